@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Whole-process comparison: `tenantctl pki init` against openssl creating the same number of
+# keys (16: 10 certificates, sa, 5 kubeconfig clients), same machine, same run.
+# Usage: benches/compare.sh [RUNS]   (needs a release build: cargo build --release -p tenantctl)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-10}
+bin=target/release/tenantctl
+[ -x "$bin" ] || cargo build --release -p tenantctl
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+time_ms() { # command... → wall milliseconds of the median run, and max RSS in KiB of the last
+  local times=() rss=0
+  for i in $(seq "$runs"); do
+    rm -rf "$work/out"; mkdir -p "$work/out"
+    local t0 t1
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$work/rss" "$@" >/dev/null 2>&1
+    t1=$(date +%s%N)
+    times+=($(( (t1 - t0) / 1000000 )))
+    rss=$(cat "$work/rss")
+  done
+  local sorted
+  sorted=$(printf '%s\n' "${times[@]}" | sort -n)
+  echo "$(echo "$sorted" | sed -n "$(( (runs + 1) / 2 ))p") $rss"
+}
+
+openssl_keys() { # ALG-spec for genpkey, 16 keys, 2 at a time (this machine has 2 cores)
+  local spec=("$@")
+  for i in $(seq 8); do
+    openssl genpkey "${spec[@]}" -out "$work/out/a$i.key" 2>/dev/null &
+    openssl genpkey "${spec[@]}" -out "$work/out/b$i.key" 2>/dev/null
+    wait
+  done
+}
+export -f openssl_keys
+export work
+
+for alg in RSA-2048 ECDSA-P256; do
+  case $alg in
+    RSA-2048) spec="-algorithm RSA -pkeyopt rsa_keygen_bits:2048" ;;
+    ECDSA-P256) spec="-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ;;
+  esac
+  read -r ours ours_rss < <(time_ms "$bin" pki init --cert-dir "$work/out/pki" --kubeconfig-dir "$work/out" \
+      --node-name cp1 --apiserver-advertise-address 10.0.0.10 --encryption-algorithm "$alg")
+  read -r base base_rss < <(time_ms bash -c "openssl_keys $spec")
+  printf '%-11s tenantctl pki init: %5d ms (peak RSS %6d KiB)   openssl genpkey x16 (2 parallel): %5d ms   ratio %.2f\n' \
+    "$alg" "$ours" "$ours_rss" "$base" "$(echo "$ours / $base" | bc -l)"
+done

@@ -1,0 +1,223 @@
+//! Files: read what exists, write new files atomically with the right mode from the first
+//! byte, lock a directory against concurrent runs, and roll back a partial write.
+
+use std::{
+    collections::BTreeMap,
+    fs::{self, File, OpenOptions},
+    io::{self, Write as _},
+    os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use crate::Error;
+
+/// Mode of private keys and kubeconfigs.
+pub const SECRET_MODE: u32 = 0o600;
+/// Mode of certificates and public keys.
+pub const PUBLIC_MODE: u32 = 0o644;
+/// Mode of directories created here (kubeadm's).
+pub const DIR_MODE: u32 = 0o755;
+
+/// Reads each of `paths` (relative to `dir`) that exists. A missing file is simply absent
+/// from the map; any other failure (permissions, a directory in the way) is an error.
+pub fn read_existing(dir: &Path, paths: impl IntoIterator<Item = String>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let mut out = BTreeMap::new();
+    for rel in paths {
+        let path = dir.join(&rel);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                out.insert(rel, bytes);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Read { path, source }),
+        }
+    }
+    Ok(out)
+}
+
+/// An exclusive advisory lock (flock) on a directory, held until dropped. Locking the
+/// directory itself leaves no lock file behind.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Locks `dir` if it exists; `Ok(None)` if it does not exist yet.
+pub fn lock_dir(dir: &Path) -> Result<Option<DirLock>, Error> {
+    let file = match File::open(dir) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Read {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(DirLock { _file: file })),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path: dir.to_owned() }),
+        Err(fs::TryLockError::Error(source)) => Err(Error::Write {
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Creates `dir` and its missing parents with mode 0755.
+pub fn create_dirs(dir: &Path) -> Result<(), Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(dir)
+        .map_err(|source| Error::Write {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// A file to create.
+pub struct Pending<'a> {
+    /// Where.
+    pub path: PathBuf,
+    /// What.
+    pub contents: &'a [u8],
+    /// 0600 (true) or 0644.
+    pub secret: bool,
+}
+
+/// Writes every file as new, or none: each goes to a temporary file in its own directory
+/// (created with its final mode, so a key is never readable by others, not even for a moment),
+/// is fsynced, then hard-linked to its name, which fails rather than replace an existing file.
+/// If any step fails, the files this call already created are removed again.
+pub fn write_new_files(files: &[Pending<'_>]) -> Result<Vec<PathBuf>, Error> {
+    let mut created = Vec::new();
+    for f in files {
+        if let Err(e) = write_new(&f.path, f.contents, f.secret) {
+            for p in &created {
+                let _ = fs::remove_file(p);
+            }
+            return Err(e);
+        }
+        created.push(f.path.clone());
+    }
+    let mut dirs: Vec<&Path> = created.iter().filter_map(|p| p.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        sync_dir(d)?;
+    }
+    Ok(created)
+}
+
+fn write_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nonce: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos().into());
+    path.with_file_name(format!(".{name}.tmp.{}.{nonce}", std::process::id()))
+}
+
+fn write_temp(path: &Path, contents: &[u8], secret: bool) -> Result<PathBuf, Error> {
+    let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        // The umask may have removed bits of a public file's mode; set it exactly.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(contents)?;
+        f.sync_all()
+    })();
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(write_err(path)(e))
+        }
+    }
+}
+
+fn write_new(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
+    let tmp = write_temp(path, contents, secret)?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    linked.map_err(write_err(path))
+}
+
+/// Replaces `path` atomically (temp file, fsync, rename, fsync the directory). For files that
+/// are rewritten on purpose, such as a renewed kubeconfig.
+pub fn replace_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Error> {
+    let tmp = write_temp(path, contents, secret)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(write_err(path)(e));
+    }
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(write_err(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
+    use super::*;
+
+    #[test]
+    fn new_files_get_their_mode_and_never_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("a.key");
+        let crt = dir.path().join("a.crt");
+        write_new_files(&[
+            Pending { path: key.clone(), contents: b"k", secret: true },
+            Pending { path: crt.clone(), contents: b"c", secret: false },
+        ])
+        .unwrap();
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(&crt).unwrap().mode() & 0o777, 0o644);
+        // A second write of the same name fails, and rolls back the first file of the batch.
+        let other = dir.path().join("b.key");
+        let err = write_new_files(&[
+            Pending { path: other.clone(), contents: b"x", secret: true },
+            Pending { path: key.clone(), contents: b"y", secret: true },
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("a.key"));
+        assert!(!other.exists());
+        assert_eq!(fs::read(&key).unwrap(), b"k");
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    }
+
+    #[test]
+    fn the_lock_excludes_a_second_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_dir(dir.path()).unwrap().unwrap();
+        assert!(matches!(lock_dir(dir.path()), Err(Error::Locked { .. })));
+        drop(held);
+        assert!(lock_dir(dir.path()).unwrap().is_some());
+        assert!(lock_dir(&dir.path().join("missing")).unwrap().is_none());
+    }
+
+    #[test]
+    fn replace_is_atomic_and_keeps_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("admin.conf");
+        replace_file(&p, b"one", true).unwrap();
+        replace_file(&p, b"two", true).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+    }
+}

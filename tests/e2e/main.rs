@@ -1,0 +1,6 @@
+//! Cross-crate end-to-end tests: real verifiers (openssl, kubectl, kube's loader, rustls)
+//! against files written by `tenantctl pki init`.
+
+mod kube_loader;
+mod openssl;
+mod tls;
