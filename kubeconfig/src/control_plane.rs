@@ -328,3 +328,162 @@ impl fmt::Display for Warning {
 pub fn control_plane_context(spec: &ControlPlaneSpec, cluster: &ControlPlaneCluster) -> String {
     context_name(&spec.common_name(&cluster.node_name), &cluster.cluster_name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use pki_core::LEAF_VALIDITY;
+
+    use super::*;
+    use crate::test_support::{ca, key, now};
+
+    fn cluster() -> ControlPlaneCluster {
+        ControlPlaneCluster {
+            cluster_name: "kubernetes".into(),
+            control_plane_endpoint: "https://k8s-vip.example:6443".parse().unwrap(),
+            local_endpoint: ServerUrl::from_host_port("fd00::11", 6443).unwrap(),
+            node_name: "cp1".into(),
+        }
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        let files: HashSet<_> = CONTROL_PLANE_KUBECONFIGS.iter().map(|s| s.file_name).collect();
+        assert_eq!(files.len(), 5);
+        for spec in &CONTROL_PLANE_KUBECONFIGS {
+            assert_eq!(spec.id.spec(), spec);
+        }
+        let c = cluster();
+        let row = |id: ControlPlaneKubeconfig| {
+            let s = id.spec();
+            (s.file_name, s.common_name(&c.node_name), s.organization, s.server(&c).as_str().to_owned())
+        };
+        let vip = "https://k8s-vip.example:6443".to_owned();
+        let local = "https://[fd00::11]:6443".to_owned();
+        assert_eq!(
+            row(ControlPlaneKubeconfig::Admin),
+            ("admin.conf", "kubernetes-admin".into(), Some("kubeadm:cluster-admins"), vip.clone())
+        );
+        assert_eq!(
+            row(ControlPlaneKubeconfig::SuperAdmin),
+            ("super-admin.conf", "kubernetes-super-admin".into(), Some("system:masters"), vip)
+        );
+        assert_eq!(
+            row(ControlPlaneKubeconfig::ControllerManager),
+            ("controller-manager.conf", "system:kube-controller-manager".into(), None, local.clone())
+        );
+        assert_eq!(
+            row(ControlPlaneKubeconfig::Scheduler),
+            ("scheduler.conf", "system:kube-scheduler".into(), None, local.clone())
+        );
+        assert_eq!(
+            row(ControlPlaneKubeconfig::Kubelet),
+            ("kubelet.conf", "system:node:cp1".into(), Some("system:nodes"), local)
+        );
+        assert_eq!(
+            control_plane_context(ControlPlaneKubeconfig::Kubelet.spec(), &c),
+            "system:node:cp1@kubernetes"
+        );
+    }
+
+    #[test]
+    fn builds_each_file_and_reuses_it() {
+        let ca = ca("kubernetes");
+        let c = cluster();
+        let validity = Validity::kubeadm(now(), LEAF_VALIDITY);
+        for spec in &CONTROL_PLANE_KUBECONFIGS {
+            let config = spec.build(&c, &ca, &key(), validity).unwrap();
+            let current = config.current().unwrap();
+            assert_eq!(current.context, control_plane_context(spec, &c));
+            assert_eq!(current.user, spec.common_name("cp1"));
+            assert_eq!(current.server, spec.server(&c).as_str());
+            let cert = current.validate(now()).unwrap().client_certificate.unwrap();
+            assert_eq!(cert.organizations(), spec.identity("cp1").groups);
+
+            let yaml = config.to_yaml().unwrap();
+            let check = spec.check_existing(&c, ca.certificate(), &yaml, now());
+            assert!(check.is_reusable(), "{}: {:?}", spec.file_name, check.problems);
+            assert!(check.warnings.is_empty());
+        }
+    }
+
+    #[test]
+    fn reuse_rules() {
+        let ca1 = ca("kubernetes");
+        let ca2 = ca("kubernetes");
+        let c = cluster();
+        let validity = Validity::kubeadm(now(), LEAF_VALIDITY);
+        let admin = ControlPlaneKubeconfig::Admin.spec();
+        let yaml = admin.build(&c, &ca1, &key(), validity).unwrap().to_yaml().unwrap();
+
+        // kubeadm: wrong CA is an error with its message.
+        let check = admin.check_existing(&c, ca2.certificate(), &yaml, now());
+        assert!(!check.is_reusable());
+        assert_eq!(
+            check.problems[0].to_string(),
+            "a kubeconfig file \"admin.conf\" exists already but has got the wrong CA cert"
+        );
+        // (and the client certificate does not chain to the expected CA either)
+        assert!(check.problems.iter().any(|p| matches!(p, Error::NotSignedByCa { .. })));
+
+        // kubeadm: a different server is only a warning.
+        let moved = ControlPlaneCluster { control_plane_endpoint: "https://new-lb.example:6443".parse().unwrap(), ..c.clone() };
+        let warnings = admin.check_existing(&moved, ca1.certificate(), &yaml, now()).into_result().unwrap();
+        assert_eq!(
+            warnings[0].to_string(),
+            "a kubeconfig file \"admin.conf\" exists already but has an unexpected API Server URL: \
+             expected: https://new-lb.example:6443, got: https://k8s-vip.example:6443"
+        );
+
+        // Beyond kubeadm: expiry, identity, key.
+        let late = now() + LEAF_VALIDITY + Duration::from_secs(60);
+        let err = admin.check_existing(&c, ca1.certificate(), &yaml, late).into_result().unwrap_err();
+        assert!(err.to_string().starts_with("kubeconfig file \"admin.conf\" cannot be reused: users[kubernetes-admin]: client certificate expired at"), "{err}");
+
+        let super_admin = ControlPlaneKubeconfig::SuperAdmin.spec();
+        let check = super_admin.check_existing(&c, ca1.certificate(), &yaml, now());
+        let messages: Vec<String> = check.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            [
+                "users[kubernetes-admin]: client certificate has CN \"kubernetes-admin\", expected \"kubernetes-super-admin\"",
+                "users[kubernetes-admin]: client certificate has O [\"kubeadm:cluster-admins\"], expected [\"system:masters\"]",
+            ]
+        );
+
+        let mut swapped = Kubeconfig::from_yaml(&yaml).unwrap();
+        let other = admin.build(&c, &ca1, &key(), validity).unwrap();
+        swapped.as_kube_mut().auth_infos[0].auth_info.as_mut().unwrap().client_key_data =
+            other.as_kube().auth_infos[0].auth_info.as_ref().unwrap().client_key_data.clone();
+        let check = admin.check_existing(&c, ca1.certificate(), &swapped.to_yaml().unwrap(), now());
+        assert!(matches!(check.problems.as_slice(), [Error::KeyMismatch { .. }]), "{:?}", check.problems);
+
+        // Unparseable and unresolvable files.
+        let check = admin.check_existing(&c, ca1.certificate(), "clusters: 3\n", now());
+        assert!(matches!(check.problems.as_slice(), [Error::Yaml { .. }]));
+        let check = admin.check_existing(&c, ca1.certificate(), "apiVersion: v1\nkind: Config\n", now());
+        assert!(matches!(check.problems.as_slice(), [Error::NoCurrentContext]));
+    }
+
+    #[test]
+    fn rotated_kubelet_conf_is_reused_with_a_warning() {
+        let ca = ca("kubernetes");
+        let c = cluster();
+        let kubelet = ControlPlaneKubeconfig::Kubelet.spec();
+        let mut config = kubelet.build(&c, &ca, &key(), Validity::kubeadm(now(), LEAF_VALIDITY)).unwrap();
+        // What kubeadm's kubelet-finalize phase does.
+        let auth = config.as_kube_mut().auth_infos[0].auth_info.as_mut().unwrap();
+        auth.client_certificate_data = None;
+        auth.client_key_data = None;
+        auth.client_certificate = Some("/var/lib/kubelet/pki/kubelet-client-current.pem".into());
+        auth.client_key = Some("/var/lib/kubelet/pki/kubelet-client-current.pem".into());
+        let check = kubelet.check_existing(&c, ca.certificate(), &config.to_yaml().unwrap(), now());
+        assert!(check.is_reusable(), "{:?}", check.problems);
+        assert_eq!(
+            check.warnings,
+            [Warning::ClientCertificateNotEmbedded { file: "kubelet.conf".into(), user: "system:node:cp1".into() }]
+        );
+    }
+}

@@ -222,7 +222,7 @@ pub enum Error {
         user: String,
     },
     /// The client certificate's CN is not the expected user.
-    #[error("users[{user}]: client certificate has CN {found:?}, expected {expected:?}")]
+    #[error("users[{user}]: client certificate has CN {}, expected {expected:?}", found.as_deref().map_or_else(|| "(none)".to_owned(), |cn| format!("{cn:?}")))]
     WrongCommonName {
         /// The user entry.
         user: String,

@@ -88,7 +88,7 @@ pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), 
     let reused = reused_entries;
     writeln!(
         out,
-        "[certs] Valid certificates and keys now exist in {:?}\n{} files written, {} entries reused, {} keys generated ({}) in {:.0?}",
+        "[certs] Valid certificates and keys now exist in {:?}\n{} files written, {} entries reused, {} new {} keys, in {:.0?}",
         args.cert_dir.display().to_string(),
         written.len(),
         reused,

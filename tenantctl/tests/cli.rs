@@ -98,8 +98,14 @@ fn bad_flags_are_one_clear_line_and_write_nothing() {
     ];
     for (flags, culprit) in cases {
         let dir = tempfile::tempdir().unwrap();
+        let mut base = vec!["pki", "init"];
+        for (flag, value) in [("--node-name", "cp1"), ("--apiserver-advertise-address", "10.0.0.10")] {
+            if !flags.contains(&flag) {
+                base.extend([flag, value]);
+            }
+        }
         let out = Command::new(BIN)
-            .args(["pki", "init", "--node-name", "cp1", "--apiserver-advertise-address", "10.0.0.10"])
+            .args(base)
             .arg("--cert-dir")
             .arg(dir.path().join("pki"))
             .arg("--kubeconfig-dir")

@@ -42,7 +42,7 @@ fn admin_client(cluster: &Cluster) -> Client {
     let b64 = base64::engine::general_purpose::STANDARD;
     let data = |s: &Option<String>| String::from_utf8(b64.decode(s.as_deref().unwrap()).unwrap()).unwrap();
     let key_data = config.auth_info.client_key_data.as_ref().map(|s| {
-        use kube::config::SecretString as _;
+        use secrecy::ExposeSecret as _;
         s.expose_secret().to_owned()
     });
     Client {

@@ -66,7 +66,7 @@ pub fn read(path: &Path) -> String {
 }
 
 /// Drives a future that never waits on I/O (kube's kubeconfig resolution) to completion.
-pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+pub fn block_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let mut cx = Context::from_waker(Waker::noop());
     loop {
