@@ -8,7 +8,10 @@ use std::{
 };
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use pki_core::{CertId, CertificateAuthority, ClientIdentity, ClusterConfig, KeyAlgorithm, PrivateKey, Validity, generate_keys, plan};
+use pki_core::{
+    CertId, CertificateAuthority, ClientIdentity, ClusterConfig, KeyAlgorithm, PrivateKey,
+    Validity, generate_keys, plan,
+};
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)
@@ -26,20 +29,34 @@ fn keygen(c: &mut Criterion) {
     let mut g = c.benchmark_group("keygen");
     g.sample_size(10);
     for (name, alg) in ALGORITHMS {
-        g.bench_function(name, |b| b.iter(|| black_box(PrivateKey::generate(alg).unwrap())));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(PrivateKey::generate(alg).unwrap()))
+        });
     }
     g.finish();
 }
 
 fn sign_leaf(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign_client_cert");
-    for (name, alg) in [("rsa2048_ca", KeyAlgorithm::Rsa2048), ("ecdsa_p256_ca", KeyAlgorithm::EcdsaP256)] {
+    for (name, alg) in [
+        ("rsa2048_ca", KeyAlgorithm::Rsa2048),
+        ("ecdsa_p256_ca", KeyAlgorithm::EcdsaP256),
+    ] {
         let cfg = ClusterConfig::new("cp1", "10.0.0.10".parse().unwrap());
-        let ca = CertificateAuthority::self_signed(&cfg.spec_for(CertId::Ca.def(), now()).unwrap(), PrivateKey::generate(alg).unwrap()).unwrap();
+        let ca = CertificateAuthority::self_signed(
+            &cfg.spec_for(CertId::Ca.def(), now()).unwrap(),
+            PrivateKey::generate(alg).unwrap(),
+        )
+        .unwrap();
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let id = ClientIdentity { user: "alice".into(), groups: vec!["dev".into()] };
+        let id = ClientIdentity {
+            user: "alice".into(),
+            groups: vec!["dev".into()],
+        };
         let validity = Validity::kubeadm(now(), Duration::from_secs(30 * 86400));
-        g.bench_function(name, |b| b.iter(|| black_box(ca.issue_client(&id, &key, validity).unwrap())));
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(ca.issue_client(&id, &key, validity).unwrap()))
+        });
     }
     g.finish();
 }
@@ -47,7 +64,10 @@ fn sign_leaf(c: &mut Criterion) {
 fn whole_tree(c: &mut Criterion) {
     let mut g = c.benchmark_group("cluster_tree");
     g.sample_size(10);
-    for (name, alg) in [("rsa2048", KeyAlgorithm::Rsa2048), ("ecdsa_p256", KeyAlgorithm::EcdsaP256)] {
+    for (name, alg) in [
+        ("rsa2048", KeyAlgorithm::Rsa2048),
+        ("ecdsa_p256", KeyAlgorithm::EcdsaP256),
+    ] {
         let mut cfg = ClusterConfig::new("cp1", "10.0.0.10".parse().unwrap());
         cfg.key_algorithm = alg;
         let empty = BTreeMap::new();

@@ -1,6 +1,9 @@
 //! Builders: one cluster, one user, one context named `<user>@<cluster>`, current-context set.
 
-use kube::config::{AuthInfo, Cluster, Context, Kubeconfig as KubeKubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+use kube::config::{
+    AuthInfo, Cluster, Context, Kubeconfig as KubeKubeconfig, NamedAuthInfo, NamedCluster,
+    NamedContext,
+};
 
 use crate::model::{encode, encode_secret};
 use crate::{Error, Kubeconfig, Secret, ServerUrl};
@@ -36,7 +39,11 @@ impl Kubeconfig {
         namespace: Option<&str>,
     ) -> Result<Self, Error> {
         require_pem(cert_pem, "client certificate", &["CERTIFICATE"])?;
-        require_pem(key_pem.expose_secret(), "client key", &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"])?;
+        require_pem(
+            key_pem.expose_secret(),
+            "client key",
+            &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"],
+        )?;
         let auth = AuthInfo {
             client_certificate_data: Some(encode(cert_pem)),
             client_key_data: Some(encode_secret(key_pem.expose_secret())),
@@ -47,18 +54,35 @@ impl Kubeconfig {
 
     /// A token kubeconfig, shaped like kubeadm's `CreateWithToken`: the CA embedded, the user holding only
     /// `token`, one context `<user>@<cluster>` (with `namespace` if given), `current-context` set.
-    pub fn with_token(cluster: &ClusterEntry, user: &str, token: Secret, namespace: Option<&str>) -> Result<Self, Error> {
+    pub fn with_token(
+        cluster: &ClusterEntry,
+        user: &str,
+        token: Secret,
+        namespace: Option<&str>,
+    ) -> Result<Self, Error> {
         if token.expose_secret().is_empty() {
             return Err(Error::EmptyName { what: "token" });
         }
-        let auth = AuthInfo { token: Some(secrecy::SecretString::from(token.expose_secret().to_owned())), ..AuthInfo::default() };
+        let auth = AuthInfo {
+            token: Some(secrecy::SecretString::from(
+                token.expose_secret().to_owned(),
+            )),
+            ..AuthInfo::default()
+        };
         build(cluster, user, auth, namespace)
     }
 }
 
-fn build(cluster: &ClusterEntry, user: &str, auth: AuthInfo, namespace: Option<&str>) -> Result<Kubeconfig, Error> {
+fn build(
+    cluster: &ClusterEntry,
+    user: &str,
+    auth: AuthInfo,
+    namespace: Option<&str>,
+) -> Result<Kubeconfig, Error> {
     if cluster.name.is_empty() {
-        return Err(Error::EmptyName { what: "cluster name" });
+        return Err(Error::EmptyName {
+            what: "cluster name",
+        });
     }
     if user.is_empty() {
         return Err(Error::EmptyName { what: "user name" });
@@ -77,7 +101,11 @@ fn build(cluster: &ClusterEntry, user: &str, auth: AuthInfo, namespace: Option<&
             }),
             ..NamedCluster::default()
         }],
-        auth_infos: vec![NamedAuthInfo { name: user.to_owned(), auth_info: Some(auth), ..NamedAuthInfo::default() }],
+        auth_infos: vec![NamedAuthInfo {
+            name: user.to_owned(),
+            auth_info: Some(auth),
+            ..NamedAuthInfo::default()
+        }],
         contexts: vec![NamedContext {
             name: context.clone(),
             context: Some(Context {
@@ -97,12 +125,17 @@ fn build(cluster: &ClusterEntry, user: &str, auth: AuthInfo, namespace: Option<&
 /// Checks that `text` holds a PEM block with one of `labels` (`-----BEGIN <label>-----`).
 fn require_pem(text: &str, what: &'static str, labels: &[&str]) -> Result<(), Error> {
     let found = labels.iter().any(|label| {
-        text.contains(&format!("-----BEGIN {label}-----")) && text.contains(&format!("-----END {label}-----"))
+        text.contains(&format!("-----BEGIN {label}-----"))
+            && text.contains(&format!("-----END {label}-----"))
     });
     if found {
         Ok(())
     } else {
-        let expected = if labels.contains(&"CERTIFICATE") { "CERTIFICATE" } else { "PRIVATE KEY" };
+        let expected = if labels.contains(&"CERTIFICATE") {
+            "CERTIFICATE"
+        } else {
+            "PRIVATE KEY"
+        };
         Err(Error::NotPem { what, expected })
     }
 }
@@ -116,7 +149,11 @@ mod tests {
     use crate::{Credentials, Current};
 
     fn cluster(server: &str, ca_pem: &str) -> ClusterEntry {
-        ClusterEntry { name: "kubernetes".into(), server: server.parse().unwrap(), ca_pem: ca_pem.into() }
+        ClusterEntry {
+            name: "kubernetes".into(),
+            server: server.parse().unwrap(),
+            ca_pem: ca_pem.into(),
+        }
     }
 
     const TOKEN_GOLDEN: &str = include_str!("../tests/data/token.yaml");
@@ -139,15 +176,27 @@ mod tests {
         assert_eq!(kube.kind.as_deref(), Some("Config"));
         let ctx = kube.contexts[0].context.as_ref().unwrap();
         assert_eq!(ctx.namespace.as_deref(), Some("team-a"));
-        assert_eq!(kube.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://[fd00::10]:6443"));
+        assert_eq!(
+            kube.clusters[0].cluster.as_ref().unwrap().server.as_deref(),
+            Some("https://[fd00::10]:6443")
+        );
     }
 
     #[test]
     fn client_certificate_kubeconfig_embeds_standard_base64_of_pem() {
         let ca = ca("kubernetes");
         let key = key();
-        let id = pki_core::ClientIdentity { user: "alice".into(), groups: vec!["dev".into(), "ops".into()] };
-        let cert = ca.issue_client(&id, &key, pki_core::Validity::kubeadm(now(), pki_core::LEAF_VALIDITY)).unwrap();
+        let id = pki_core::ClientIdentity {
+            user: "alice".into(),
+            groups: vec!["dev".into(), "ops".into()],
+        };
+        let cert = ca
+            .issue_client(
+                &id,
+                &key,
+                pki_core::Validity::kubeadm(now(), pki_core::LEAF_VALIDITY),
+            )
+            .unwrap();
         let key_pem: Zeroizing<String> = key.secret_pem().unwrap();
         let config = Kubeconfig::with_client_certificate(
             &cluster("https://vip.example.com:8443", &ca.certificate().to_pem()),
@@ -165,23 +214,45 @@ mod tests {
         let auth = kube.auth_infos[0].auth_info.as_ref().unwrap();
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
-        assert_eq!(auth.client_certificate_data.as_deref(), Some(b64.encode(cert.to_pem()).as_str()));
-        let ca_data = kube.clusters[0].cluster.as_ref().unwrap().certificate_authority_data.as_deref().unwrap();
-        assert_eq!(b64.decode(ca_data).unwrap(), ca.certificate().to_pem().as_bytes());
+        assert_eq!(
+            auth.client_certificate_data.as_deref(),
+            Some(b64.encode(cert.to_pem()).as_str())
+        );
+        let ca_data = kube.clusters[0]
+            .cluster
+            .as_ref()
+            .unwrap()
+            .certificate_authority_data
+            .as_deref()
+            .unwrap();
+        assert_eq!(
+            b64.decode(ca_data).unwrap(),
+            ca.certificate().to_pem().as_bytes()
+        );
 
         // And back through our view, which validates.
         let parsed = Kubeconfig::from_yaml(&yaml).unwrap();
         let current: Current<'_> = parsed.current().unwrap();
         assert_eq!(current.context, "alice@kubernetes");
         match &current.credentials {
-            Credentials::ClientCertificate { cert_pem, key_pem: k } => {
+            Credentials::ClientCertificate {
+                cert_pem,
+                key_pem: k,
+            } => {
                 assert_eq!(cert_pem, &cert.to_pem());
                 assert_eq!(k.expose_secret(), key_pem.as_str());
             }
             other => panic!("unexpected {other:?}"),
         }
         let validated = current.validate(now()).unwrap();
-        assert_eq!(validated.client_certificate.unwrap().common_name().as_deref(), Some("alice"));
+        assert_eq!(
+            validated
+                .client_certificate
+                .unwrap()
+                .common_name()
+                .as_deref(),
+            Some("alice")
+        );
     }
 
     #[test]
@@ -189,13 +260,37 @@ mod tests {
         let c = cluster("https://10.0.0.1:6443", FAKE_CA_PEM);
         let token = || Secret::from("t".to_owned());
         assert!(matches!(
-            Kubeconfig::with_token(&ClusterEntry { name: String::new(), ..c.clone() }, "a", token(), None),
-            Err(Error::EmptyName { what: "cluster name" })
+            Kubeconfig::with_token(
+                &ClusterEntry {
+                    name: String::new(),
+                    ..c.clone()
+                },
+                "a",
+                token(),
+                None
+            ),
+            Err(Error::EmptyName {
+                what: "cluster name"
+            })
         ));
-        assert!(matches!(Kubeconfig::with_token(&c, "", token(), None), Err(Error::EmptyName { .. })));
         assert!(matches!(
-            Kubeconfig::with_token(&ClusterEntry { ca_pem: "nope".into(), ..c.clone() }, "a", token(), None),
-            Err(Error::NotPem { what: "CA certificate", .. })
+            Kubeconfig::with_token(&c, "", token(), None),
+            Err(Error::EmptyName { .. })
+        ));
+        assert!(matches!(
+            Kubeconfig::with_token(
+                &ClusterEntry {
+                    ca_pem: "nope".into(),
+                    ..c.clone()
+                },
+                "a",
+                token(),
+                None
+            ),
+            Err(Error::NotPem {
+                what: "CA certificate",
+                ..
+            })
         ));
         // Swapped certificate and key.
         let err = Kubeconfig::with_client_certificate(
@@ -206,15 +301,25 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(matches!(err, Error::NotPem { what: "client certificate", .. }));
+        assert!(matches!(
+            err,
+            Error::NotPem {
+                what: "client certificate",
+                ..
+            }
+        ));
         assert!(!err.to_string().contains("PRIVATE KEY-----"));
     }
 
     #[test]
     fn debug_never_prints_credentials() {
-        let config =
-            Kubeconfig::with_token(&cluster("https://10.0.0.1:6443", FAKE_CA_PEM), "alice", Secret::from("s3cr3t-token".to_owned()), None)
-                .unwrap();
+        let config = Kubeconfig::with_token(
+            &cluster("https://10.0.0.1:6443", FAKE_CA_PEM),
+            "alice",
+            Secret::from("s3cr3t-token".to_owned()),
+            None,
+        )
+        .unwrap();
         let debug = format!("{config:?}");
         assert!(!debug.contains("s3cr3t-token"), "{debug}");
         assert!(debug.contains("alice"), "{debug}");

@@ -7,7 +7,9 @@ use pki_core::{Certificate, CertificateAuthority, ClientIdentity, PrivateKey, Va
 
 use crate::build::context_name;
 use crate::resolve::check_client_certificate;
-use crate::{ClusterCa, ClusterEntry, Credentials, Error, Kubeconfig, OtherCredentials, Secret, ServerUrl};
+use crate::{
+    ClusterCa, ClusterEntry, Credentials, Error, Kubeconfig, OtherCredentials, Secret, ServerUrl,
+};
 
 /// One of the kubeconfig files kubeadm writes to `/etc/kubernetes` on a control-plane node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,14 +172,26 @@ impl ControlPlaneSpec {
         let identity = self.identity(&cluster.node_name);
         let cert = ca
             .issue_client(&identity, key, validity)
-            .map_err(|source| Error::Issue { user: identity.user.clone(), source: Box::new(source) })?;
-        let key_pem = key.secret_pem().map_err(|source| Error::KeyEncoding { user: identity.user.clone(), source: Box::new(source) })?;
+            .map_err(|source| Error::Issue {
+                user: identity.user.clone(),
+                source: Box::new(source),
+            })?;
+        let key_pem = key.secret_pem().map_err(|source| Error::KeyEncoding {
+            user: identity.user.clone(),
+            source: Box::new(source),
+        })?;
         let entry = ClusterEntry {
             name: cluster.cluster_name.clone(),
             server: self.server(cluster).clone(),
             ca_pem: ca.certificate().to_pem(),
         };
-        Kubeconfig::with_client_certificate(&entry, &identity.user, &cert.to_pem(), Secret::from(key_pem), None)
+        Kubeconfig::with_client_certificate(
+            &entry,
+            &identity.user,
+            &cert.to_pem(),
+            Secret::from(key_pem),
+            None,
+        )
     }
 
     /// Decides whether an existing file (`yaml`, the content of [`Self::file_name`]) can be kept.
@@ -188,9 +202,19 @@ impl ControlPlaneSpec {
     /// is in date at `now`, has this row's CN and O, and the key matches it. A client certificate given
     /// as a file reference (the kubelet's rotated `kubelet.conf`) cannot be read here: a warning, not an
     /// error, as kubeadm keeps such a file.
-    pub fn check_existing(&self, cluster: &ControlPlaneCluster, ca: &Certificate, yaml: &str, now: SystemTime) -> ReuseCheck {
+    pub fn check_existing(
+        &self,
+        cluster: &ControlPlaneCluster,
+        ca: &Certificate,
+        yaml: &str,
+        now: SystemTime,
+    ) -> ReuseCheck {
         let file = self.file_name.to_owned();
-        let mut check = ReuseCheck { file: file.clone(), warnings: Vec::new(), problems: Vec::new() };
+        let mut check = ReuseCheck {
+            file: file.clone(),
+            warnings: Vec::new(),
+            problems: Vec::new(),
+        };
         let config = match Kubeconfig::from_yaml(yaml) {
             Ok(config) => config,
             Err(e) => {
@@ -209,7 +233,9 @@ impl ControlPlaneSpec {
             ClusterCa::Embedded(pem) if pem.trim() == ca.to_pem().trim() => {}
             ClusterCa::Embedded(_) => check.problems.push(Error::WrongCa { file: file.clone() }),
             ClusterCa::File(_) | ClusterCa::SystemRoots => {
-                check.problems.push(Error::NoEmbeddedCa { cluster: current.cluster.to_owned() });
+                check.problems.push(Error::NoEmbeddedCa {
+                    cluster: current.cluster.to_owned(),
+                });
             }
         }
         let expected_server = self.server(cluster);
@@ -222,8 +248,15 @@ impl ControlPlaneSpec {
         }
         match &current.credentials {
             Credentials::ClientCertificate { cert_pem, key_pem } => {
-                let cert =
-                    check_client_certificate(current.user, current.cluster, ca, cert_pem, key_pem, now, &mut check.problems);
+                let cert = check_client_certificate(
+                    current.user,
+                    current.cluster,
+                    ca,
+                    cert_pem,
+                    key_pem,
+                    now,
+                    &mut check.problems,
+                );
                 if let Some(cert) = cert {
                     let identity = self.identity(&cluster.node_name);
                     let cn = cert.common_name();
@@ -253,7 +286,10 @@ impl ControlPlaneSpec {
                     user: current.user.to_owned(),
                 });
             }
-            other => check.problems.push(Error::NotClientCertificate { user: current.user.to_owned(), found: other.kind() }),
+            other => check.problems.push(Error::NotClientCertificate {
+                user: current.user.to_owned(),
+                found: other.kind(),
+            }),
         }
         check
     }
@@ -282,7 +318,10 @@ impl ReuseCheck {
         if self.problems.is_empty() {
             Ok(self.warnings)
         } else {
-            Err(Error::NotReusable { file: self.file, problems: self.problems })
+            Err(Error::NotReusable {
+                file: self.file,
+                problems: self.problems,
+            })
         }
     }
 }
@@ -312,7 +351,11 @@ pub enum Warning {
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::ServerMismatch { file, expected, found } => write!(
+            Self::ServerMismatch {
+                file,
+                expected,
+                found,
+            } => write!(
                 f,
                 "a kubeconfig file {file:?} exists already but has an unexpected API Server URL: expected: {expected}, got: {found}"
             ),
@@ -350,7 +393,10 @@ mod tests {
 
     #[test]
     fn table_is_consistent() {
-        let files: HashSet<_> = CONTROL_PLANE_KUBECONFIGS.iter().map(|s| s.file_name).collect();
+        let files: HashSet<_> = CONTROL_PLANE_KUBECONFIGS
+            .iter()
+            .map(|s| s.file_name)
+            .collect();
         assert_eq!(files.len(), 5);
         for spec in &CONTROL_PLANE_KUBECONFIGS {
             assert_eq!(spec.id.spec(), spec);
@@ -358,29 +404,59 @@ mod tests {
         let c = cluster();
         let row = |id: ControlPlaneKubeconfig| {
             let s = id.spec();
-            (s.file_name, s.common_name(&c.node_name), s.organization, s.server(&c).as_str().to_owned())
+            (
+                s.file_name,
+                s.common_name(&c.node_name),
+                s.organization,
+                s.server(&c).as_str().to_owned(),
+            )
         };
         let vip = "https://k8s-vip.example:6443".to_owned();
         let local = "https://[fd00::11]:6443".to_owned();
         assert_eq!(
             row(ControlPlaneKubeconfig::Admin),
-            ("admin.conf", "kubernetes-admin".into(), Some("kubeadm:cluster-admins"), vip.clone())
+            (
+                "admin.conf",
+                "kubernetes-admin".into(),
+                Some("kubeadm:cluster-admins"),
+                vip.clone()
+            )
         );
         assert_eq!(
             row(ControlPlaneKubeconfig::SuperAdmin),
-            ("super-admin.conf", "kubernetes-super-admin".into(), Some("system:masters"), vip)
+            (
+                "super-admin.conf",
+                "kubernetes-super-admin".into(),
+                Some("system:masters"),
+                vip
+            )
         );
         assert_eq!(
             row(ControlPlaneKubeconfig::ControllerManager),
-            ("controller-manager.conf", "system:kube-controller-manager".into(), None, local.clone())
+            (
+                "controller-manager.conf",
+                "system:kube-controller-manager".into(),
+                None,
+                local.clone()
+            )
         );
         assert_eq!(
             row(ControlPlaneKubeconfig::Scheduler),
-            ("scheduler.conf", "system:kube-scheduler".into(), None, local.clone())
+            (
+                "scheduler.conf",
+                "system:kube-scheduler".into(),
+                None,
+                local.clone()
+            )
         );
         assert_eq!(
             row(ControlPlaneKubeconfig::Kubelet),
-            ("kubelet.conf", "system:node:cp1".into(), Some("system:nodes"), local)
+            (
+                "kubelet.conf",
+                "system:node:cp1".into(),
+                Some("system:nodes"),
+                local
+            )
         );
         assert_eq!(
             control_plane_context(ControlPlaneKubeconfig::Kubelet.spec(), &c),
@@ -404,7 +480,12 @@ mod tests {
 
             let yaml = config.to_yaml().unwrap();
             let check = spec.check_existing(&c, ca.certificate(), &yaml, now());
-            assert!(check.is_reusable(), "{}: {:?}", spec.file_name, check.problems);
+            assert!(
+                check.is_reusable(),
+                "{}: {:?}",
+                spec.file_name,
+                check.problems
+            );
             assert!(check.warnings.is_empty());
         }
     }
@@ -416,7 +497,11 @@ mod tests {
         let c = cluster();
         let validity = Validity::kubeadm(now(), LEAF_VALIDITY);
         let admin = ControlPlaneKubeconfig::Admin.spec();
-        let yaml = admin.build(&c, &ca1, &key(), validity).unwrap().to_yaml().unwrap();
+        let yaml = admin
+            .build(&c, &ca1, &key(), validity)
+            .unwrap()
+            .to_yaml()
+            .unwrap();
 
         // kubeadm: wrong CA is an error with its message.
         let check = admin.check_existing(&c, ca2.certificate(), &yaml, now());
@@ -426,11 +511,22 @@ mod tests {
             "a kubeconfig file \"admin.conf\" exists already but has got the wrong CA cert"
         );
         // (and the client certificate does not chain to the expected CA either)
-        assert!(check.problems.iter().any(|p| matches!(p, Error::NotSignedByCa { .. })));
+        assert!(
+            check
+                .problems
+                .iter()
+                .any(|p| matches!(p, Error::NotSignedByCa { .. }))
+        );
 
         // kubeadm: a different server is only a warning.
-        let moved = ControlPlaneCluster { control_plane_endpoint: "https://new-lb.example:6443".parse().unwrap(), ..c.clone() };
-        let warnings = admin.check_existing(&moved, ca1.certificate(), &yaml, now()).into_result().unwrap();
+        let moved = ControlPlaneCluster {
+            control_plane_endpoint: "https://new-lb.example:6443".parse().unwrap(),
+            ..c.clone()
+        };
+        let warnings = admin
+            .check_existing(&moved, ca1.certificate(), &yaml, now())
+            .into_result()
+            .unwrap();
         assert_eq!(
             warnings[0].to_string(),
             "a kubeconfig file \"admin.conf\" exists already but has an unexpected API Server URL: \
@@ -439,7 +535,10 @@ mod tests {
 
         // Beyond kubeadm: expiry, identity, key.
         let late = now() + LEAF_VALIDITY + Duration::from_secs(60);
-        let err = admin.check_existing(&c, ca1.certificate(), &yaml, late).into_result().unwrap_err();
+        let err = admin
+            .check_existing(&c, ca1.certificate(), &yaml, late)
+            .into_result()
+            .unwrap_err();
         assert!(err.to_string().starts_with("kubeconfig file \"admin.conf\" cannot be reused: users[kubernetes-admin]: client certificate expired at"), "{err}");
 
         let super_admin = ControlPlaneKubeconfig::SuperAdmin.spec();
@@ -455,16 +554,36 @@ mod tests {
 
         let mut swapped = Kubeconfig::from_yaml(&yaml).unwrap();
         let other = admin.build(&c, &ca1, &key(), validity).unwrap();
-        swapped.as_kube_mut().auth_infos[0].auth_info.as_mut().unwrap().client_key_data =
-            other.as_kube().auth_infos[0].auth_info.as_ref().unwrap().client_key_data.clone();
+        swapped.as_kube_mut().auth_infos[0]
+            .auth_info
+            .as_mut()
+            .unwrap()
+            .client_key_data = other.as_kube().auth_infos[0]
+            .auth_info
+            .as_ref()
+            .unwrap()
+            .client_key_data
+            .clone();
         let check = admin.check_existing(&c, ca1.certificate(), &swapped.to_yaml().unwrap(), now());
-        assert!(matches!(check.problems.as_slice(), [Error::KeyMismatch { .. }]), "{:?}", check.problems);
+        assert!(
+            matches!(check.problems.as_slice(), [Error::KeyMismatch { .. }]),
+            "{:?}",
+            check.problems
+        );
 
         // Unparseable and unresolvable files.
         let check = admin.check_existing(&c, ca1.certificate(), "clusters: 3\n", now());
         assert!(matches!(check.problems.as_slice(), [Error::Yaml { .. }]));
-        let check = admin.check_existing(&c, ca1.certificate(), "apiVersion: v1\nkind: Config\n", now());
-        assert!(matches!(check.problems.as_slice(), [Error::NoCurrentContext]));
+        let check = admin.check_existing(
+            &c,
+            ca1.certificate(),
+            "apiVersion: v1\nkind: Config\n",
+            now(),
+        );
+        assert!(matches!(
+            check.problems.as_slice(),
+            [Error::NoCurrentContext]
+        ));
     }
 
     #[test]
@@ -472,9 +591,14 @@ mod tests {
         let ca = ca("kubernetes");
         let c = cluster();
         let kubelet = ControlPlaneKubeconfig::Kubelet.spec();
-        let mut config = kubelet.build(&c, &ca, &key(), Validity::kubeadm(now(), LEAF_VALIDITY)).unwrap();
+        let mut config = kubelet
+            .build(&c, &ca, &key(), Validity::kubeadm(now(), LEAF_VALIDITY))
+            .unwrap();
         // What kubeadm's kubelet-finalize phase does.
-        let auth = config.as_kube_mut().auth_infos[0].auth_info.as_mut().unwrap();
+        let auth = config.as_kube_mut().auth_infos[0]
+            .auth_info
+            .as_mut()
+            .unwrap();
         auth.client_certificate_data = None;
         auth.client_key_data = None;
         auth.client_certificate = Some("/var/lib/kubelet/pki/kubelet-client-current.pem".into());
@@ -483,7 +607,10 @@ mod tests {
         assert!(check.is_reusable(), "{:?}", check.problems);
         assert_eq!(
             check.warnings,
-            [Warning::ClientCertificateNotEmbedded { file: "kubelet.conf".into(), user: "system:node:cp1".into() }]
+            [Warning::ClientCertificateNotEmbedded {
+                file: "kubelet.conf".into(),
+                user: "system:node:cp1".into()
+            }]
         );
     }
 }

@@ -189,7 +189,9 @@ pub enum Error {
         source: Box<pki_core::Error>,
     },
     /// The client certificate does not chain to the cluster CA.
-    #[error("users[{user}]: client certificate is not signed by the cluster CA (clusters[{cluster}])")]
+    #[error(
+        "users[{user}]: client certificate is not signed by the cluster CA (clusters[{cluster}])"
+    )]
     NotSignedByCa {
         /// The user.
         user: String,
@@ -276,7 +278,11 @@ pub enum Error {
 }
 
 fn join(problems: &[Error]) -> String {
-    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {
@@ -324,7 +330,10 @@ mod tests {
             redact_quoted(r#"invalid type: string "s3cr3t", expected a boolean at `token`"#),
             r#"invalid type: string "<redacted>", expected a boolean at `token`"#
         );
-        assert_eq!(redact_quoted("unterminated \"abc"), "unterminated \"<redacted>\"");
+        assert_eq!(
+            redact_quoted("unterminated \"abc"),
+            "unterminated \"<redacted>\""
+        );
         assert_eq!(redact_quoted("it's 'x'"), "it\"<redacted>\"x\"<redacted>\"");
     }
 }

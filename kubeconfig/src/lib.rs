@@ -51,8 +51,8 @@ mod time;
 // The public interface:
 pub use build::{ClusterEntry, context_name};
 pub use control_plane::{
-    ApiEndpoint, CONTROL_PLANE_KUBECONFIGS, ClientName, ControlPlaneCluster, ControlPlaneKubeconfig, ControlPlaneSpec,
-    ReuseCheck, Warning, control_plane_context,
+    ApiEndpoint, CONTROL_PLANE_KUBECONFIGS, ClientName, ControlPlaneCluster,
+    ControlPlaneKubeconfig, ControlPlaneSpec, ReuseCheck, Warning, control_plane_context,
 };
 pub use error::Error;
 pub use model::Kubeconfig;

@@ -56,7 +56,10 @@ impl Kubeconfig {
                 check_unique("clusters", raw.clusters.iter().map(|c| c.name.as_str()))?;
                 check_unique("contexts", raw.contexts.iter().map(|c| c.name.as_str()))?;
                 check_unique("users", raw.auth_infos.iter().map(|u| u.name.as_str()))?;
-                check_unique("extensions", raw.extensions.iter().flatten().map(|e| e.name.as_str()))?;
+                check_unique(
+                    "extensions",
+                    raw.extensions.iter().flatten().map(|e| e.name.as_str()),
+                )?;
                 Ok(Self { raw })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -70,8 +73,11 @@ impl Kubeconfig {
         // `*-data` field) as folded block scalars, which kubectl reads fine but kubeadm never writes.
         let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
         let mut out = Zeroizing::new(String::new());
-        serde_saphyr::to_fmt_writer_with_options(&mut *out, &self.raw, options)
-            .map_err(|e| Error::Serialize { message: e.to_string() })?;
+        serde_saphyr::to_fmt_writer_with_options(&mut *out, &self.raw, options).map_err(|e| {
+            Error::Serialize {
+                message: e.to_string(),
+            }
+        })?;
         Ok(out)
     }
 
@@ -92,7 +98,10 @@ impl Kubeconfig {
 
     /// `current-context`, if set and not empty.
     pub fn current_context(&self) -> Option<&str> {
-        self.raw.current_context.as_deref().filter(|c| !c.is_empty())
+        self.raw
+            .current_context
+            .as_deref()
+            .filter(|c| !c.is_empty())
     }
 
     /// Merges kubeconfigs with kubectl's precedence (`KUBECONFIG=a:b:c`): the first to define a cluster,
@@ -106,7 +115,9 @@ impl Kubeconfig {
             append_new(&mut out.contexts, next.contexts, |c| &c.name);
             append_new(&mut out.auth_infos, next.auth_infos, |u| &u.name);
             merge_extensions(&mut out.extensions, next.extensions);
-            if out.current_context.as_deref().is_none_or(str::is_empty) && next.current_context.is_some() {
+            if out.current_context.as_deref().is_none_or(str::is_empty)
+                && next.current_context.is_some()
+            {
                 out.current_context = next.current_context;
             }
             match (&mut out.preferences, next.preferences) {
@@ -141,7 +152,9 @@ impl Kubeconfig {
             .contexts
             .iter()
             .find(|c| c.name == context_name)
-            .ok_or_else(|| Error::UnknownContext { context: context_name.to_owned() })?;
+            .ok_or_else(|| Error::UnknownContext {
+                context: context_name.to_owned(),
+            })?;
         let mut out = KubeKubeconfig {
             preferences: self.raw.preferences.clone(),
             current_context: self.raw.current_context.clone(),
@@ -154,15 +167,27 @@ impl Kubeconfig {
         };
         if let Some(ctx) = &context.context {
             if !ctx.cluster.is_empty() {
-                let cluster = self.raw.clusters.iter().find(|c| c.name == ctx.cluster).ok_or_else(|| {
-                    Error::UnknownCluster { cluster: ctx.cluster.clone(), context: context_name.to_owned() }
-                })?;
+                let cluster = self
+                    .raw
+                    .clusters
+                    .iter()
+                    .find(|c| c.name == ctx.cluster)
+                    .ok_or_else(|| Error::UnknownCluster {
+                        cluster: ctx.cluster.clone(),
+                        context: context_name.to_owned(),
+                    })?;
                 out.clusters.push(cluster.clone());
             }
             if let Some(user) = ctx.user.as_deref().filter(|u| !u.is_empty()) {
-                let auth = self.raw.auth_infos.iter().find(|u| u.name == user).ok_or_else(|| {
-                    Error::UnknownUser { user: user.to_owned(), context: context_name.to_owned() }
-                })?;
+                let auth = self
+                    .raw
+                    .auth_infos
+                    .iter()
+                    .find(|u| u.name == user)
+                    .ok_or_else(|| Error::UnknownUser {
+                        user: user.to_owned(),
+                        context: context_name.to_owned(),
+                    })?;
                 out.auth_infos.push(auth.clone());
             }
         }
@@ -183,7 +208,10 @@ impl fmt::Debug for Kubeconfig {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_map()
                     .entries(self.0.clusters.iter().map(|c| {
-                        (c.name.as_str(), c.cluster.as_ref().and_then(|c| c.server.as_deref()))
+                        (
+                            c.name.as_str(),
+                            c.cluster.as_ref().and_then(|c| c.server.as_deref()),
+                        )
                     }))
                     .finish()
             }
@@ -193,9 +221,10 @@ impl fmt::Debug for Kubeconfig {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_map()
                     .entries(self.0.contexts.iter().map(|c| {
-                        let target = c.context.as_ref().map(|c| {
-                            format!("{}@{}", c.user.as_deref().unwrap_or(""), c.cluster)
-                        });
+                        let target = c
+                            .context
+                            .as_ref()
+                            .map(|c| format!("{}@{}", c.user.as_deref().unwrap_or(""), c.cluster));
                         (c.name.as_str(), target)
                     }))
                     .finish()
@@ -206,7 +235,11 @@ impl fmt::Debug for Kubeconfig {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_map()
                     .entries(self.0.auth_infos.iter().map(|u| {
-                        let kinds = u.auth_info.as_ref().map(crate::resolve::credential_kinds).unwrap_or_default();
+                        let kinds = u
+                            .auth_info
+                            .as_ref()
+                            .map(crate::resolve::credential_kinds)
+                            .unwrap_or_default();
                         (u.name.as_str(), kinds)
                     }))
                     .finish()
@@ -225,7 +258,10 @@ fn check_unique<'a>(list: &'static str, names: impl Iterator<Item = &'a str>) ->
     let mut seen = HashSet::new();
     for name in names {
         if !seen.insert(name) {
-            return Err(Error::DuplicateName { list, name: name.to_owned() });
+            return Err(Error::DuplicateName {
+                list,
+                name: name.to_owned(),
+            });
         }
     }
     Ok(())
@@ -261,11 +297,17 @@ pub(crate) fn encode_secret(pem: &str) -> secrecy::SecretString {
 
 /// Decodes a `*-data` field to PEM text. `entry` is `clusters[x]` or `users[y]`, for the error.
 pub(crate) fn decode(data: &str, entry: &str, field: &'static str) -> Result<String, Error> {
-    let bytes = STANDARD.decode(data.trim()).map_err(|_| Error::Base64 { entry: entry.to_owned(), field })?;
+    let bytes = STANDARD.decode(data.trim()).map_err(|_| Error::Base64 {
+        entry: entry.to_owned(),
+        field,
+    })?;
     String::from_utf8(bytes).map_err(|e| {
         // Zeroize the rejected bytes too: they may be a DER key.
         drop(Zeroizing::new(e.into_bytes()));
-        Error::NotText { entry: entry.to_owned(), field }
+        Error::NotText {
+            entry: entry.to_owned(),
+            field,
+        }
     })
 }
 
@@ -313,19 +355,27 @@ mod tests {
 
     #[test]
     fn yaml_errors_keep_position_but_not_values() {
-        let err = Kubeconfig::from_yaml("clusters:\n- name: a\n  cluster:\n    insecure-skip-tls-verify: s3cr3t-value\n")
-            .unwrap_err();
+        let err = Kubeconfig::from_yaml(
+            "clusters:\n- name: a\n  cluster:\n    insecure-skip-tls-verify: s3cr3t-value\n",
+        )
+        .unwrap_err();
         let text = format!("{err} {err:?}");
         assert!(!text.contains("s3cr3t"), "{text}");
         assert!(matches!(err, Error::Yaml { line: Some(4), .. }), "{err:?}");
 
-        let err = Kubeconfig::from_yaml("users:\n- name: a\n  user:\n    token: [s3cr3t]\n  bad indent: x\n").unwrap_err();
+        let err = Kubeconfig::from_yaml(
+            "users:\n- name: a\n  user:\n    token: [s3cr3t]\n  bad indent: x\n",
+        )
+        .unwrap_err();
         assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
     }
 
     #[test]
     fn refuses_duplicate_names_like_kubectl() {
-        let err = Kubeconfig::from_yaml("users:\n- name: a\n  user: {token: x}\n- name: a\n  user: {token: y}\n").unwrap_err();
+        let err = Kubeconfig::from_yaml(
+            "users:\n- name: a\n  user: {token: x}\n- name: a\n  user: {token: y}\n",
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "users[a]: duplicate name");
     }
 
@@ -349,7 +399,10 @@ mod tests {
         let merged = Kubeconfig::merge([a, b, c]);
         let raw = merged.as_kube();
         assert_eq!(names(&raw.clusters, |c| &c.name), ["c1", "c2"]);
-        assert_eq!(raw.clusters[0].cluster.as_ref().unwrap().server.as_deref(), Some("https://a:1"));
+        assert_eq!(
+            raw.clusters[0].cluster.as_ref().unwrap().server.as_deref(),
+            Some("https://a:1")
+        );
         assert_eq!(names(&raw.auth_infos, |u| &u.name), ["u", "v"]);
         assert_eq!(names(&raw.contexts, |c| &c.name), ["x", "y"]);
         // The first file's empty current-context does not count; the second's wins over the third's.
@@ -361,30 +414,45 @@ mod tests {
 
     #[test]
     fn minify_keeps_only_the_current_context() {
-        let config = Kubeconfig::from_yaml(include_str!("../tests/data/multi-context.yaml")).unwrap();
+        let config =
+            Kubeconfig::from_yaml(include_str!("../tests/data/multi-context.yaml")).unwrap();
         let min = config.minify().unwrap();
         let raw = min.as_kube();
         assert_eq!(names(&raw.contexts, |c| &c.name), ["admin@prod"]);
         assert_eq!(names(&raw.clusters, |c| &c.name), ["prod"]);
         assert_eq!(names(&raw.auth_infos, |u| &u.name), ["admin"]);
-        assert_eq!(min.current().unwrap().server, "https://vip.prod.example:6443");
+        assert_eq!(
+            min.current().unwrap().server,
+            "https://vip.prod.example:6443"
+        );
 
         let mut broken = config.clone();
         broken.as_kube_mut().current_context = Some("ghost-user".into());
-        assert_eq!(broken.minify().unwrap_err().to_string(), "users[nobody]: no such user (named by contexts[ghost-user])");
+        assert_eq!(
+            broken.minify().unwrap_err().to_string(),
+            "users[nobody]: no such user (named by contexts[ghost-user])"
+        );
         broken.as_kube_mut().current_context = None;
         assert!(matches!(broken.minify(), Err(Error::NoCurrentContext)));
     }
 
     #[test]
     fn multi_document_and_json_input() {
-        let config = Kubeconfig::from_yaml("current-context: a\n---\ncurrent-context: b\nclusters: []\n").unwrap();
+        let config =
+            Kubeconfig::from_yaml("current-context: a\n---\ncurrent-context: b\nclusters: []\n")
+                .unwrap();
         assert_eq!(config.current_context(), Some("a"));
         let json = r#"{"apiVersion":"v1","kind":"Config","clusters":[{"name":"k","cluster":{"server":"https://[::1]:6443"}}],"contexts":[],"users":[],"current-context":""}"#;
         let config = Kubeconfig::from_yaml(json).unwrap();
         assert_eq!(config.current_context(), None);
         assert_eq!(config.as_kube().clusters[0].name, "k");
-        assert!(Kubeconfig::from_yaml("").unwrap().as_kube().clusters.is_empty());
+        assert!(
+            Kubeconfig::from_yaml("")
+                .unwrap()
+                .as_kube()
+                .clusters
+                .is_empty()
+        );
     }
 
     #[test]
@@ -394,6 +462,9 @@ mod tests {
         for secret in ["s3cr3t", "abc", "aGVsbG8K"] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }
-        assert!(debug.contains("a@prod") && debug.contains("auth provider"), "{debug}");
+        assert!(
+            debug.contains("a@prod") && debug.contains("auth provider"),
+            "{debug}"
+        );
     }
 }

@@ -20,7 +20,10 @@ const SCHEME: &str = "https://";
 impl ServerUrl {
     /// `https://host:port`, with an IPv6 `host` put in brackets.
     pub fn from_host_port(host: &str, port: u16) -> Result<Self, Error> {
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
         let url = match host.parse::<Ipv6Addr>() {
             Ok(v6) => format!("{SCHEME}[{v6}]:{port}"),
             Err(_) => format!("{SCHEME}{host}:{port}"),
@@ -64,7 +67,10 @@ impl FromStr for ServerUrl {
     type Err = Error;
 
     fn from_str(url: &str) -> Result<Self, Error> {
-        let invalid = |reason| Error::InvalidServerUrl { url: url.to_owned(), reason };
+        let invalid = |reason| Error::InvalidServerUrl {
+            url: url.to_owned(),
+            reason,
+        };
         if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid("contains whitespace or control characters"));
         }
@@ -90,7 +96,9 @@ impl FromStr for ServerUrl {
             match authority.split_once(':') {
                 Some((host, port)) => {
                     if port.contains(':') {
-                        return Err(invalid("an IPv6 host must be written in brackets, e.g. https://[fd00::1]:6443"));
+                        return Err(invalid(
+                            "an IPv6 host must be written in brackets, e.g. https://[fd00::1]:6443",
+                        ));
                     }
                     (host, Some(port))
                 }
@@ -101,9 +109,13 @@ impl FromStr for ServerUrl {
             return Err(invalid("has no host"));
         }
         if !authority.starts_with('[')
-            && !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            && !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
         {
-            return Err(invalid("host has characters not allowed in a DNS name or IP address"));
+            return Err(invalid(
+                "host has characters not allowed in a DNS name or IP address",
+            ));
         }
         if let Some(port) = port
             && !matches!(port.parse::<u16>(), Ok(p) if p != 0)
@@ -146,9 +158,17 @@ mod tests {
             ("https://10.0.0.10:6443", "10.0.0.10", Some(6443)),
             ("https://[fd00::10]:6443", "fd00::10", Some(6443)),
             ("https://[::1]", "::1", None),
-            ("https://k8s-vip.example.com:8443", "k8s-vip.example.com", Some(8443)),
+            (
+                "https://k8s-vip.example.com:8443",
+                "k8s-vip.example.com",
+                Some(8443),
+            ),
             ("https://lb.example.com", "lb.example.com", None),
-            ("https://rancher.example/k8s/clusters/c-abc", "rancher.example", None),
+            (
+                "https://rancher.example/k8s/clusters/c-abc",
+                "rancher.example",
+                None,
+            ),
         ] {
             let parsed: ServerUrl = url.parse().unwrap();
             assert_eq!(parsed.as_str(), url);
@@ -174,16 +194,39 @@ mod tests {
             "https://ho st",
             "https://[::1]x",
         ] {
-            assert!(url.parse::<ServerUrl>().is_err(), "{url} should be rejected");
+            assert!(
+                url.parse::<ServerUrl>().is_err(),
+                "{url} should be rejected"
+            );
         }
     }
 
     #[test]
     fn joins_host_and_port_like_kubeadm() {
-        assert_eq!(ServerUrl::from_host_port("fd00::10", 6443).unwrap().as_str(), "https://[fd00::10]:6443");
-        assert_eq!(ServerUrl::from_host_port("[fd00::10]", 6443).unwrap().as_str(), "https://[fd00::10]:6443");
-        assert_eq!(ServerUrl::from_host_port("10.0.0.1", 6443).unwrap().as_str(), "https://10.0.0.1:6443");
-        assert_eq!(ServerUrl::from_host_port("vip.example", 443).unwrap().as_str(), "https://vip.example:443");
+        assert_eq!(
+            ServerUrl::from_host_port("fd00::10", 6443)
+                .unwrap()
+                .as_str(),
+            "https://[fd00::10]:6443"
+        );
+        assert_eq!(
+            ServerUrl::from_host_port("[fd00::10]", 6443)
+                .unwrap()
+                .as_str(),
+            "https://[fd00::10]:6443"
+        );
+        assert_eq!(
+            ServerUrl::from_host_port("10.0.0.1", 6443)
+                .unwrap()
+                .as_str(),
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            ServerUrl::from_host_port("vip.example", 443)
+                .unwrap()
+                .as_str(),
+            "https://vip.example:443"
+        );
         let v6: SocketAddr = "[fd00::1]:6443".parse().unwrap();
         assert_eq!(ServerUrl::from(v6).as_str(), "https://[fd00::1]:6443");
     }

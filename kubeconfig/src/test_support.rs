@@ -24,4 +24,5 @@ pub(crate) fn ca(cn: &str) -> CertificateAuthority {
     CertificateAuthority::self_signed(&spec, key()).unwrap()
 }
 
-pub(crate) const FAKE_CA_PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
+pub(crate) const FAKE_CA_PEM: &str =
+    "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";

@@ -16,7 +16,13 @@ impl fmt::Display for Rfc3339 {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        write!(f, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
     }
 }
 
@@ -33,7 +39,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     // d is in 1..=31 and m in 1..=12 by construction, so the conversions cannot fail.
-    (if m <= 2 { y + 1 } else { y }, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        if m <= 2 { y + 1 } else { y },
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 #[cfg(test)]
@@ -45,8 +55,17 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(Rfc3339(UNIX_EPOCH).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(Rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)).to_string(), "2000-02-29T00:00:00Z");
-        assert_eq!(Rfc3339(UNIX_EPOCH + Duration::from_secs(1_767_225_599)).to_string(), "2025-12-31T23:59:59Z");
-        assert_eq!(Rfc3339(UNIX_EPOCH - Duration::from_secs(1)).to_string(), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            Rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)).to_string(),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            Rfc3339(UNIX_EPOCH + Duration::from_secs(1_767_225_599)).to_string(),
+            "2025-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Rfc3339(UNIX_EPOCH - Duration::from_secs(1)).to_string(),
+            "1969-12-31T23:59:59Z"
+        );
     }
 }

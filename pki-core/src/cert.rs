@@ -17,8 +17,8 @@ use der::{
 };
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
-    name::GeneralName,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName,
+    SubjectKeyIdentifier, name::GeneralName,
 };
 
 use crate::{Error, KeyAlgorithm, PrivateKey, San, key, pem};
@@ -72,7 +72,9 @@ impl Certificate {
         Self::chain_from_pem(pem)?
             .into_iter()
             .next()
-            .ok_or(Error::NoPem { expected: "CERTIFICATE" })
+            .ok_or(Error::NoPem {
+                expected: "CERTIFICATE",
+            })
     }
 
     /// Parses every `CERTIFICATE` block of `pem`, in order. At least one is required.
@@ -83,7 +85,9 @@ impl Certificate {
             .map(|b| Self::from_der(&b.der))
             .collect::<Result<Vec<_>, _>>()?;
         if certs.is_empty() {
-            return Err(Error::NoPem { expected: "CERTIFICATE" });
+            return Err(Error::NoPem {
+                expected: "CERTIFICATE",
+            });
         }
         Ok(certs)
     }
@@ -108,7 +112,9 @@ impl Certificate {
 
     /// The subject's common name (the first CN), if any.
     pub fn common_name(&self) -> Option<String> {
-        name_values(self.tbs().subject(), rfc4519::CN).into_iter().next()
+        name_values(self.tbs().subject(), rfc4519::CN)
+            .into_iter()
+            .next()
     }
 
     /// The subject's organizations (every O, in order): the groups Kubernetes reads.
@@ -118,7 +124,9 @@ impl Certificate {
 
     /// The issuer's common name, if any.
     pub fn issuer_common_name(&self) -> Option<String> {
-        name_values(self.tbs().issuer(), rfc4519::CN).into_iter().next()
+        name_values(self.tbs().issuer(), rfc4519::CN)
+            .into_iter()
+            .next()
     }
 
     /// The serial number as lowercase hex.
@@ -142,13 +150,20 @@ impl Certificate {
     }
 
     fn extension<T: for<'a> Decode<'a> + AssociatedOid>(&self) -> Option<(bool, T)> {
-        let ext = self.tbs().extensions()?.iter().find(|e| e.extn_id == T::OID)?;
-        T::from_der(ext.extn_value.as_bytes()).ok().map(|v| (ext.critical, v))
+        let ext = self
+            .tbs()
+            .extensions()?
+            .iter()
+            .find(|e| e.extn_id == T::OID)?;
+        T::from_der(ext.extn_value.as_bytes())
+            .ok()
+            .map(|v| (ext.critical, v))
     }
 
     /// Whether BasicConstraints says CA:TRUE.
     pub fn is_ca(&self) -> bool {
-        self.extension::<BasicConstraints>().is_some_and(|(_, bc)| bc.ca)
+        self.extension::<BasicConstraints>()
+            .is_some_and(|(_, bc)| bc.ca)
     }
 
     /// The KeyUsage extension, if present.
@@ -182,8 +197,12 @@ impl Certificate {
             .filter_map(|n| match n {
                 GeneralName::DnsName(d) => Some(San::Dns(d.to_string())),
                 GeneralName::IpAddress(o) => match o.as_bytes().len() {
-                    4 => <[u8; 4]>::try_from(o.as_bytes()).ok().map(|b| San::Ip(IpAddr::from(b))),
-                    16 => <[u8; 16]>::try_from(o.as_bytes()).ok().map(|b| San::Ip(IpAddr::from(b))),
+                    4 => <[u8; 4]>::try_from(o.as_bytes())
+                        .ok()
+                        .map(|b| San::Ip(IpAddr::from(b))),
+                    16 => <[u8; 16]>::try_from(o.as_bytes())
+                        .ok()
+                        .map(|b| San::Ip(IpAddr::from(b))),
                     _ => None,
                 },
                 _ => None,
@@ -199,8 +218,9 @@ impl Certificate {
             (San::Dns(have), San::Dns(want)) => {
                 have.eq_ignore_ascii_case(want)
                     || have.strip_prefix("*.").is_some_and(|suffix| {
-                        want.split_once('.')
-                            .is_some_and(|(first, rest)| !first.is_empty() && first != "*" && rest.eq_ignore_ascii_case(suffix))
+                        want.split_once('.').is_some_and(|(first, rest)| {
+                            !first.is_empty() && first != "*" && rest.eq_ignore_ascii_case(suffix)
+                        })
                     })
             }
             _ => false,
@@ -209,7 +229,8 @@ impl Certificate {
 
     /// The SubjectKeyIdentifier, if present.
     pub fn subject_key_id(&self) -> Option<Vec<u8>> {
-        self.extension::<SubjectKeyIdentifier>().map(|(_, ski)| ski.0.as_bytes().to_vec())
+        self.extension::<SubjectKeyIdentifier>()
+            .map(|(_, ski)| ski.0.as_bytes().to_vec())
     }
 
     /// The AuthorityKeyIdentifier's key identifier, if present.
@@ -220,7 +241,10 @@ impl Certificate {
 
     /// The DER SubjectPublicKeyInfo.
     pub fn public_key_der(&self) -> Result<Vec<u8>, Error> {
-        self.tbs().subject_public_key_info().to_der().map_err(Error::der("SubjectPublicKeyInfo"))
+        self.tbs()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(Error::der("SubjectPublicKeyInfo"))
     }
 
     /// The algorithm of the certified key.
@@ -237,7 +261,10 @@ impl Certificate {
     /// kubeadm's `--discovery-token-ca-cert-hash`: `sha256:` and the hex SHA-256 of the DER
     /// SubjectPublicKeyInfo.
     pub fn discovery_hash(&self) -> Result<String, Error> {
-        Ok(format!("sha256:{}", hex(&Sha256::digest(self.public_key_der()?))))
+        Ok(format!(
+            "sha256:{}",
+            hex(&Sha256::digest(self.public_key_der()?))
+        ))
     }
 
     /// Checks that `issuer` signed this certificate: the issuer name matches the issuer's
@@ -253,7 +280,12 @@ impl Certificate {
         }
         let tbs = self.tbs().to_der().map_err(Error::der("TBSCertificate"))?;
         let sig = self.parsed.signature().as_bytes().ok_or_else(not_signed)?;
-        if verify_signature(issuer.tbs().subject_public_key_info(), &self.parsed.signature_algorithm().oid, &tbs, sig)? {
+        if verify_signature(
+            issuer.tbs().subject_public_key_info(),
+            &self.parsed.signature_algorithm().oid,
+            &tbs,
+            sig,
+        )? {
             Ok(())
         } else {
             Err(not_signed())
@@ -278,24 +310,32 @@ impl Certificate {
                 if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
                     return Ok(false);
                 }
-                let private = rsa::pkcs1::RsaPrivateKey::<der::asn1::UintRef<'_>>::from_der(&secret).map_err(invalid("PKCS#1"))?;
-                let public = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(cert_key).map_err(invalid("PKCS#1 public"))?;
-                private.modulus == public.modulus && private.public_exponent == public.public_exponent
+                let private =
+                    rsa::pkcs1::RsaPrivateKey::<der::asn1::UintRef<'_>>::from_der(&secret)
+                        .map_err(invalid("PKCS#1"))?;
+                let public = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(cert_key)
+                    .map_err(invalid("PKCS#1 public"))?;
+                private.modulus == public.modulus
+                    && private.public_exponent == public.public_exponent
             }
             KeyAlgorithm::EcdsaP256 => {
-                let sk = p256::SecretKey::from_sec1_der(&secret).map_err(|_| Error::InvalidKey {
-                    encoding: "SEC1",
-                    reason: "not a P-256 key".into(),
-                })?;
-                let point = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&sk.public_key(), false);
+                let sk =
+                    p256::SecretKey::from_sec1_der(&secret).map_err(|_| Error::InvalidKey {
+                        encoding: "SEC1",
+                        reason: "not a P-256 key".into(),
+                    })?;
+                let point =
+                    p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&sk.public_key(), false);
                 point.as_bytes() == cert_key
             }
             KeyAlgorithm::EcdsaP384 => {
-                let sk = p384::SecretKey::from_sec1_der(&secret).map_err(|_| Error::InvalidKey {
-                    encoding: "SEC1",
-                    reason: "not a P-384 key".into(),
-                })?;
-                let point = p384::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&sk.public_key(), false);
+                let sk =
+                    p384::SecretKey::from_sec1_der(&secret).map_err(|_| Error::InvalidKey {
+                        encoding: "SEC1",
+                        reason: "not a P-384 key".into(),
+                    })?;
+                let point =
+                    p384::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&sk.public_key(), false);
                 point.as_bytes() == cert_key
             }
         })
@@ -312,14 +352,19 @@ pub(crate) fn verify_signature(
     use rsa::signature::Verifier as _;
     use rsa::signature::hazmat::PrehashVerifier as _;
 
-    let unsupported = || Error::UnsupportedSignature { oid: alg.to_string() };
+    let unsupported = || Error::UnsupportedSignature {
+        oid: alg.to_string(),
+    };
     let key_bytes = spki.subject_public_key.raw_bytes();
     match *alg {
-        rfc5912::SHA_256_WITH_RSA_ENCRYPTION | rfc5912::SHA_384_WITH_RSA_ENCRYPTION | rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
+        rfc5912::SHA_256_WITH_RSA_ENCRYPTION
+        | rfc5912::SHA_384_WITH_RSA_ENCRYPTION
+        | rfc5912::SHA_512_WITH_RSA_ENCRYPTION => {
             if spki.algorithm.oid != rfc5912::RSA_ENCRYPTION {
                 return Ok(false);
             }
-            let pkcs1 = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(key_bytes).map_err(Error::der("RSA public key"))?;
+            let pkcs1 = rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(key_bytes)
+                .map_err(Error::der("RSA public key"))?;
             let public = rsa::PublicKey::try_from(pkcs1).map_err(|_| Error::UnsupportedKey {
                 what: "RSA public key outside the supported sizes".into(),
             })?;
@@ -327,9 +372,19 @@ pub(crate) fn verify_signature(
                 return Ok(false);
             };
             Ok(match *alg {
-                rfc5912::SHA_256_WITH_RSA_ENCRYPTION => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public).verify(msg, &signature).is_ok(),
-                rfc5912::SHA_384_WITH_RSA_ENCRYPTION => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(public).verify(msg, &signature).is_ok(),
-                _ => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(public).verify(msg, &signature).is_ok(),
+                rfc5912::SHA_256_WITH_RSA_ENCRYPTION => {
+                    rsa::pkcs1v15::VerifyingKey::<Sha256>::new(public)
+                        .verify(msg, &signature)
+                        .is_ok()
+                }
+                rfc5912::SHA_384_WITH_RSA_ENCRYPTION => {
+                    rsa::pkcs1v15::VerifyingKey::<Sha384>::new(public)
+                        .verify(msg, &signature)
+                        .is_ok()
+                }
+                _ => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(public)
+                    .verify(msg, &signature)
+                    .is_ok(),
             })
         }
         rfc5912::ECDSA_WITH_SHA_256 | rfc5912::ECDSA_WITH_SHA_384 | rfc5912::ECDSA_WITH_SHA_512 => {
@@ -403,6 +458,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Seconds since the Unix epoch, for messages.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    der::DateTime::from_unix_duration(secs).map_or_else(|_| format!("{}s", secs.as_secs()), |d| d.to_string())
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    der::DateTime::from_unix_duration(secs)
+        .map_or_else(|_| format!("{}s", secs.as_secs()), |d| d.to_string())
 }

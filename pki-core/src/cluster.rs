@@ -102,25 +102,118 @@ const fn fixed(cn: &'static str, org: Option<&'static str>) -> Subject {
 /// Each CA comes before its leaves; one row per [`CertId`], in its order.
 pub const KUBEADM_CERTS: [CertDef; 10] = [
     // KubeadmCertRootCA
-    CertDef { id: CertId::Ca, name: "ca", base: "ca", issuer: None, subject: fixed("kubernetes", None), usage: Usage::Ca, sans: SanRule::OwnName, etcd: false },
+    CertDef {
+        id: CertId::Ca,
+        name: "ca",
+        base: "ca",
+        issuer: None,
+        subject: fixed("kubernetes", None),
+        usage: Usage::Ca,
+        sans: SanRule::OwnName,
+        etcd: false,
+    },
     // KubeadmCertAPIServer
-    CertDef { id: CertId::ApiServer, name: "apiserver", base: "apiserver", issuer: Some(CertId::Ca), subject: fixed("kube-apiserver", None), usage: Usage::Server, sans: SanRule::ApiServer, etcd: false },
+    CertDef {
+        id: CertId::ApiServer,
+        name: "apiserver",
+        base: "apiserver",
+        issuer: Some(CertId::Ca),
+        subject: fixed("kube-apiserver", None),
+        usage: Usage::Server,
+        sans: SanRule::ApiServer,
+        etcd: false,
+    },
     // KubeadmCertKubeletClient: O = kubeadm:cluster-admins since v1.29 (PR #121837)
-    CertDef { id: CertId::ApiServerKubeletClient, name: "apiserver-kubelet-client", base: "apiserver-kubelet-client", issuer: Some(CertId::Ca), subject: fixed("kube-apiserver-kubelet-client", Some("kubeadm:cluster-admins")), usage: Usage::Client, sans: SanRule::None, etcd: false },
+    CertDef {
+        id: CertId::ApiServerKubeletClient,
+        name: "apiserver-kubelet-client",
+        base: "apiserver-kubelet-client",
+        issuer: Some(CertId::Ca),
+        subject: fixed(
+            "kube-apiserver-kubelet-client",
+            Some("kubeadm:cluster-admins"),
+        ),
+        usage: Usage::Client,
+        sans: SanRule::None,
+        etcd: false,
+    },
     // KubeadmCertFrontProxyCA
-    CertDef { id: CertId::FrontProxyCa, name: "front-proxy-ca", base: "front-proxy-ca", issuer: None, subject: fixed("front-proxy-ca", None), usage: Usage::Ca, sans: SanRule::OwnName, etcd: false },
+    CertDef {
+        id: CertId::FrontProxyCa,
+        name: "front-proxy-ca",
+        base: "front-proxy-ca",
+        issuer: None,
+        subject: fixed("front-proxy-ca", None),
+        usage: Usage::Ca,
+        sans: SanRule::OwnName,
+        etcd: false,
+    },
     // KubeadmCertFrontProxyClient
-    CertDef { id: CertId::FrontProxyClient, name: "front-proxy-client", base: "front-proxy-client", issuer: Some(CertId::FrontProxyCa), subject: fixed("front-proxy-client", None), usage: Usage::Client, sans: SanRule::None, etcd: false },
+    CertDef {
+        id: CertId::FrontProxyClient,
+        name: "front-proxy-client",
+        base: "front-proxy-client",
+        issuer: Some(CertId::FrontProxyCa),
+        subject: fixed("front-proxy-client", None),
+        usage: Usage::Client,
+        sans: SanRule::None,
+        etcd: false,
+    },
     // KubeadmCertEtcdCA
-    CertDef { id: CertId::EtcdCa, name: "etcd-ca", base: "etcd/ca", issuer: None, subject: fixed("etcd-ca", None), usage: Usage::Ca, sans: SanRule::OwnName, etcd: true },
+    CertDef {
+        id: CertId::EtcdCa,
+        name: "etcd-ca",
+        base: "etcd/ca",
+        issuer: None,
+        subject: fixed("etcd-ca", None),
+        usage: Usage::Ca,
+        sans: SanRule::OwnName,
+        etcd: true,
+    },
     // KubeadmCertEtcdServer: serverAuth and clientAuth (etcd 3.2+ dials itself)
-    CertDef { id: CertId::EtcdServer, name: "etcd-server", base: "etcd/server", issuer: Some(CertId::EtcdCa), subject: Subject::NodeName, usage: Usage::ServerClient, sans: SanRule::EtcdServer, etcd: true },
+    CertDef {
+        id: CertId::EtcdServer,
+        name: "etcd-server",
+        base: "etcd/server",
+        issuer: Some(CertId::EtcdCa),
+        subject: Subject::NodeName,
+        usage: Usage::ServerClient,
+        sans: SanRule::EtcdServer,
+        etcd: true,
+    },
     // KubeadmCertEtcdPeer
-    CertDef { id: CertId::EtcdPeer, name: "etcd-peer", base: "etcd/peer", issuer: Some(CertId::EtcdCa), subject: Subject::NodeName, usage: Usage::ServerClient, sans: SanRule::EtcdPeer, etcd: true },
+    CertDef {
+        id: CertId::EtcdPeer,
+        name: "etcd-peer",
+        base: "etcd/peer",
+        issuer: Some(CertId::EtcdCa),
+        subject: Subject::NodeName,
+        usage: Usage::ServerClient,
+        sans: SanRule::EtcdPeer,
+        etcd: true,
+    },
     // KubeadmCertEtcdHealthcheck: no O since v1.29 (PR #119859)
-    CertDef { id: CertId::EtcdHealthcheckClient, name: "etcd-healthcheck-client", base: "etcd/healthcheck-client", issuer: Some(CertId::EtcdCa), subject: fixed("kube-etcd-healthcheck-client", None), usage: Usage::Client, sans: SanRule::None, etcd: true },
+    CertDef {
+        id: CertId::EtcdHealthcheckClient,
+        name: "etcd-healthcheck-client",
+        base: "etcd/healthcheck-client",
+        issuer: Some(CertId::EtcdCa),
+        subject: fixed("kube-etcd-healthcheck-client", None),
+        usage: Usage::Client,
+        sans: SanRule::None,
+        etcd: true,
+    },
     // KubeadmCertEtcdAPIClient: no O since v1.29 (PR #120521)
-    CertDef { id: CertId::ApiServerEtcdClient, name: "apiserver-etcd-client", base: "apiserver-etcd-client", issuer: Some(CertId::EtcdCa), subject: fixed("kube-apiserver-etcd-client", None), usage: Usage::Client, sans: SanRule::None, etcd: true },
+    CertDef {
+        id: CertId::ApiServerEtcdClient,
+        name: "apiserver-etcd-client",
+        base: "apiserver-etcd-client",
+        issuer: Some(CertId::EtcdCa),
+        subject: fixed("kube-apiserver-etcd-client", None),
+        usage: Usage::Client,
+        sans: SanRule::None,
+        etcd: true,
+    },
 ];
 
 /// Local or external etcd.
@@ -296,7 +389,11 @@ impl ClusterConfig {
     /// The complete spec of `def`, issued at `now` (kubeadm v1.31+ validity: every
     /// certificate of a run shares NotBefore = now − 5 min).
     pub fn spec_for(&self, def: &CertDef, now: SystemTime) -> Result<CertSpec, Error> {
-        let period = if def.usage == Usage::Ca { self.ca_validity } else { self.cert_validity };
+        let period = if def.usage == Usage::Ca {
+            self.ca_validity
+        } else {
+            self.cert_validity
+        };
         Ok(CertSpec {
             common_name: self.common_name(def),
             organizations: match def.subject {
@@ -347,7 +444,12 @@ mod tests {
             assert!(names.insert(def.name), "duplicate name {}", def.name);
             assert!(bases.insert(def.base), "duplicate path {}", def.base);
             match def.issuer {
-                None => assert_eq!(def.usage, Usage::Ca, "{} is self-signed but not a CA", def.name),
+                None => assert_eq!(
+                    def.usage,
+                    Usage::Ca,
+                    "{} is self-signed but not a CA",
+                    def.name
+                ),
                 Some(ca) => {
                     let ca_pos = KUBEADM_CERTS.iter().position(|d| d.id == ca).unwrap();
                     assert!(ca_pos < i, "{} comes before its CA", def.name);
@@ -367,10 +469,22 @@ mod tests {
     #[test]
     fn apiserver_sans_follow_kubeadm_order_and_add_every_family() {
         let mut cfg = ClusterConfig::new("master0", "172.10.10.20".parse().unwrap());
-        cfg.service_subnets = vec!["10.96.0.0/12".parse().unwrap(), "fd00:10:96::/112".parse().unwrap()];
+        cfg.service_subnets = vec![
+            "10.96.0.0/12".parse().unwrap(),
+            "fd00:10:96::/112".parse().unwrap(),
+        ];
         cfg.control_plane_endpoint = Some("vip.example.com:6443".parse().unwrap());
-        cfg.apiserver_extra_sans = vec!["10.0.0.100".parse().unwrap(), "*.apps.example.com".parse().unwrap(), "kubernetes".parse().unwrap()];
-        let sans: Vec<String> = cfg.apiserver_sans().unwrap().iter().map(ToString::to_string).collect();
+        cfg.apiserver_extra_sans = vec![
+            "10.0.0.100".parse().unwrap(),
+            "*.apps.example.com".parse().unwrap(),
+            "kubernetes".parse().unwrap(),
+        ];
+        let sans: Vec<String> = cfg
+            .apiserver_sans()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             sans,
             [

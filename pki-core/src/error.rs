@@ -11,7 +11,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// A key algorithm name that is not one of the supported spellings.
-    #[error("unknown key algorithm {value:?} (expected one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384)")]
+    #[error(
+        "unknown key algorithm {value:?} (expected one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384)"
+    )]
     UnknownAlgorithm {
         /// What was given.
         value: String,
@@ -130,7 +132,9 @@ pub enum Error {
         subject: String,
     },
     /// The CA is outside its validity period at `now`.
-    #[error("the CA {subject:?} is not valid at the requested time (valid {not_before} to {not_after})")]
+    #[error(
+        "the CA {subject:?} is not valid at the requested time (valid {not_before} to {not_after})"
+    )]
     CaNotValid {
         /// Subject CN.
         subject: String,

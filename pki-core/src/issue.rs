@@ -19,8 +19,8 @@ use x509_cert::{
     ext::{
         Extension,
         pkix::{
-            AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
-            SubjectKeyIdentifier, name::GeneralName,
+            AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+            SubjectAltName, SubjectKeyIdentifier, name::GeneralName,
         },
     },
     name::{Name, RdnSequence, RelativeDistinguishedName},
@@ -67,7 +67,9 @@ impl Validity {
     pub fn kubeadm(now: SystemTime, period: Duration) -> Self {
         let secs = |t: SystemTime| {
             t.duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(SystemTime::UNIX_EPOCH, |d| SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs()))
+                .map_or(SystemTime::UNIX_EPOCH, |d| {
+                    SystemTime::UNIX_EPOCH + Duration::from_secs(d.as_secs())
+                })
         };
         Self {
             not_before: secs(now.checked_sub(BACKDATE).unwrap_or(SystemTime::UNIX_EPOCH)),
@@ -147,7 +149,10 @@ impl CertificateAuthority {
 
     /// Parses a CA from PEM text (see [`Self::from_parts`]).
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
-        Self::from_parts(Certificate::from_pem(cert_pem)?, PrivateKey::from_pem(key_pem)?)
+        Self::from_parts(
+            Certificate::from_pem(cert_pem)?,
+            PrivateKey::from_pem(key_pem)?,
+        )
     }
 
     /// The CA certificate.
@@ -186,12 +191,24 @@ impl CertificateAuthority {
         spec.validity = spec.validity.capped_at(self.cert.not_after());
         let subject = build_name(&spec.common_name, &spec.organizations)?;
         let issuer = self.cert.subject_name().clone();
-        let der = sign_tbs(&spec, &issuer, &subject, spki_der, self.cert.subject_key_id(), &self.key)?;
+        let der = sign_tbs(
+            &spec,
+            &issuer,
+            &subject,
+            spki_der,
+            self.cert.subject_key_id(),
+            &self.key,
+        )?;
         Certificate::from_der(&der)
     }
 
     /// Issues a client certificate (CN = user, O = groups, clientAuth) for `key`.
-    pub fn issue_client(&self, id: &ClientIdentity, key: &PrivateKey, validity: Validity) -> Result<Certificate, Error> {
+    pub fn issue_client(
+        &self,
+        id: &ClientIdentity,
+        key: &PrivateKey,
+        validity: Validity,
+    ) -> Result<Certificate, Error> {
         let spec = CertSpec {
             common_name: id.user.clone(),
             organizations: id.groups.clone(),
@@ -250,7 +267,8 @@ fn sign_tbs(
             ),
         });
     }
-    let spki = SubjectPublicKeyInfoOwned::from_der(spki_der).map_err(Error::der("SubjectPublicKeyInfo"))?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(spki_der)
+        .map_err(Error::der("SubjectPublicKeyInfo"))?;
     let serial = random_serial()?;
     let time = |t: SystemTime| {
         Time::try_from(t).map_err(|_| Error::InvalidValidity {
@@ -263,9 +281,13 @@ fn sign_tbs(
         serial_number: UintRef::new(&serial).map_err(Error::der("serial number"))?,
         signature: signer.signature_algorithm(),
         issuer: issuer.clone(),
-        validity: x509_cert::time::Validity::new(time(spec.validity.not_before)?, time(spec.validity.not_after)?),
+        validity: x509_cert::time::Validity::new(
+            time(spec.validity.not_before)?,
+            time(spec.validity.not_after)?,
+        ),
         subject: subject.clone(),
-        subject_public_key_info: AnyRef::try_from(spki_der).map_err(Error::der("SubjectPublicKeyInfo"))?,
+        subject_public_key_info: AnyRef::try_from(spki_der)
+            .map_err(Error::der("SubjectPublicKeyInfo"))?,
         extensions,
     }
     .to_der()
@@ -299,13 +321,18 @@ fn extension<T: Encode + AssociatedOid>(value: &T, critical: bool) -> Result<Ext
     Ok(Extension {
         extn_id: T::OID,
         critical,
-        extn_value: OctetString::new(value.to_der().map_err(Error::der("extension"))?).map_err(Error::der("extension"))?,
+        extn_value: OctetString::new(value.to_der().map_err(Error::der("extension"))?)
+            .map_err(Error::der("extension"))?,
     })
 }
 
 /// Extensions in the order Go emits them: keyUsage, extKeyUsage, basicConstraints, SKI, AKI,
 /// SAN.
-fn extensions(spec: &CertSpec, spki: &SubjectPublicKeyInfoOwned, authority_key_id: Option<Vec<u8>>) -> Result<Vec<Extension>, Error> {
+fn extensions(
+    spec: &CertSpec,
+    spki: &SubjectPublicKeyInfoOwned,
+    authority_key_id: Option<Vec<u8>>,
+) -> Result<Vec<Extension>, Error> {
     let is_ca = spec.usage == Usage::Ca;
     let mut out = Vec::with_capacity(6);
     let ku = if is_ca {
@@ -339,7 +366,9 @@ fn extensions(spec: &CertSpec, spki: &SubjectPublicKeyInfoOwned, authority_key_i
     } else if let Some(aki) = authority_key_id {
         out.push(extension(
             &AuthorityKeyIdentifier {
-                key_identifier: Some(OctetString::new(aki).map_err(Error::der("AuthorityKeyIdentifier"))?),
+                key_identifier: Some(
+                    OctetString::new(aki).map_err(Error::der("AuthorityKeyIdentifier"))?,
+                ),
                 authority_cert_issuer: None,
                 authority_cert_serial_number: None,
             },
@@ -372,16 +401,25 @@ pub(crate) fn normalize_sans(sans: &[San]) -> Vec<San> {
             ips.push(*ip);
         }
     }
-    dns.into_iter().map(San::Dns).chain(ips.into_iter().map(San::Ip)).collect()
+    dns.into_iter()
+        .map(San::Dns)
+        .chain(ips.into_iter().map(San::Ip))
+        .collect()
 }
 
 fn san_list(sans: &[San]) -> Result<Vec<GeneralName>, Error> {
     normalize_sans(sans)
         .into_iter()
         .map(|s| match s {
-            San::Dns(d) => Ia5String::new(&d).map(GeneralName::DnsName).map_err(Error::der("DNS SAN")),
-            San::Ip(IpAddr::V4(v4)) => OctetString::new(v4.octets().to_vec()).map(GeneralName::IpAddress).map_err(Error::der("IP SAN")),
-            San::Ip(IpAddr::V6(v6)) => OctetString::new(v6.octets().to_vec()).map(GeneralName::IpAddress).map_err(Error::der("IP SAN")),
+            San::Dns(d) => Ia5String::new(&d)
+                .map(GeneralName::DnsName)
+                .map_err(Error::der("DNS SAN")),
+            San::Ip(IpAddr::V4(v4)) => OctetString::new(v4.octets().to_vec())
+                .map(GeneralName::IpAddress)
+                .map_err(Error::der("IP SAN")),
+            San::Ip(IpAddr::V6(v6)) => OctetString::new(v6.octets().to_vec())
+                .map(GeneralName::IpAddress)
+                .map_err(Error::der("IP SAN")),
         })
         .collect()
 }
@@ -397,7 +435,11 @@ pub(crate) fn build_name(common_name: &str, organizations: &[String]) -> Result<
     Ok(Name::hazmat_from_rdn_sequence(rdns))
 }
 
-fn rdn(oid: ObjectIdentifier, field: &'static str, value: &str) -> Result<RelativeDistinguishedName, Error> {
+fn rdn(
+    oid: ObjectIdentifier,
+    field: &'static str,
+    value: &str,
+) -> Result<RelativeDistinguishedName, Error> {
     if value.is_empty() {
         return Err(Error::InvalidName {
             field,
@@ -415,7 +457,12 @@ fn rdn(oid: ObjectIdentifier, field: &'static str, value: &str) -> Result<Relati
     let printable = value
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
-    let tag = if printable { Tag::PrintableString } else { Tag::Utf8String };
+    let tag = if printable {
+        Tag::PrintableString
+    } else {
+        Tag::Utf8String
+    };
     let any = Any::new(tag, value.as_bytes()).map_err(Error::der("name"))?;
-    RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue { oid, value: any }]).map_err(Error::der("name"))
+    RelativeDistinguishedName::try_from(vec![AttributeTypeAndValue { oid, value: any }])
+        .map_err(Error::der("name"))
 }

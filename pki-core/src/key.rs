@@ -125,14 +125,22 @@ impl PrivateKey {
     pub fn generate(algorithm: KeyAlgorithm) -> Result<Self, Error> {
         let failed = |_| Error::KeyGeneration { algorithm };
         let inner = match algorithm {
-            KeyAlgorithm::Rsa2048 => Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(failed)?),
-            KeyAlgorithm::Rsa3072 => Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa3072).map_err(failed)?),
-            KeyAlgorithm::Rsa4096 => Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa4096).map_err(failed)?),
+            KeyAlgorithm::Rsa2048 => {
+                Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa2048).map_err(failed)?)
+            }
+            KeyAlgorithm::Rsa3072 => {
+                Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa3072).map_err(failed)?)
+            }
+            KeyAlgorithm::Rsa4096 => {
+                Inner::Rsa(rsa::KeyPair::generate(rsa::KeySize::Rsa4096).map_err(failed)?)
+            }
             KeyAlgorithm::EcdsaP256 => Inner::Ecdsa(
-                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).map_err(failed)?,
+                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING)
+                    .map_err(failed)?,
             ),
             KeyAlgorithm::EcdsaP384 => Inner::Ecdsa(
-                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_ASN1_SIGNING).map_err(failed)?,
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_ASN1_SIGNING)
+                    .map_err(failed)?,
             ),
         };
         Ok(Self { inner, algorithm })
@@ -199,9 +207,15 @@ impl PrivateKey {
 
     fn from_ec(curve: ObjectIdentifier, der: &[u8], encoding: &'static str) -> Result<Self, Error> {
         let (alg, algorithm) = if curve == rfc5912::SECP_256_R_1 {
-            (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, KeyAlgorithm::EcdsaP256)
+            (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                KeyAlgorithm::EcdsaP256,
+            )
         } else if curve == rfc5912::SECP_384_R_1 {
-            (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, KeyAlgorithm::EcdsaP384)
+            (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                KeyAlgorithm::EcdsaP384,
+            )
         } else {
             return Err(Error::UnsupportedKey {
                 what: format!("elliptic curve {curve} (P-256 and P-384 are supported)"),
@@ -273,10 +287,11 @@ impl PrivateKey {
                 // The PKCS#8 wrapper's privateKey OCTET STRING is the PKCS#1 RSAPrivateKey.
                 let pkcs8: Pkcs8V1Der<'static> = pair.as_der().map_err(failed)?;
                 let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
-                let info = pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).map_err(|e| Error::InvalidKey {
-                    encoding: "PKCS#8",
-                    reason: e.to_string(),
-                })?;
+                let info =
+                    pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).map_err(|e| Error::InvalidKey {
+                        encoding: "PKCS#8",
+                        reason: e.to_string(),
+                    })?;
                 Ok(Zeroizing::new(info.private_key.as_bytes().to_vec()))
             }
             Inner::Ecdsa(pair) => {
@@ -293,8 +308,18 @@ impl PrivateKey {
             reason: "the backend could not serialize the public key".into(),
         };
         Ok(match &self.inner {
-            Inner::Rsa(pair) => pair.public_key().as_der().map_err(failed)?.as_ref().to_vec(),
-            Inner::Ecdsa(pair) => pair.public_key().as_der().map_err(failed)?.as_ref().to_vec(),
+            Inner::Rsa(pair) => pair
+                .public_key()
+                .as_der()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
+            Inner::Ecdsa(pair) => pair
+                .public_key()
+                .as_der()
+                .map_err(failed)?
+                .as_ref()
+                .to_vec(),
         })
     }
 
@@ -308,10 +333,12 @@ impl PrivateKey {
     /// ecdsa-with-SHA384 for P-384.
     pub(crate) fn signature_algorithm(&self) -> AlgorithmIdentifierOwned {
         match self.algorithm {
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => AlgorithmIdentifierOwned {
-                oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
-                parameters: Some(der::asn1::Any::null()),
-            },
+            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+                AlgorithmIdentifierOwned {
+                    oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
+                    parameters: Some(der::asn1::Any::null()),
+                }
+            }
             KeyAlgorithm::EcdsaP256 => AlgorithmIdentifierOwned {
                 oid: rfc5912::ECDSA_WITH_SHA_256,
                 parameters: None,
@@ -326,7 +353,9 @@ impl PrivateKey {
     /// Signs `message` with [`Self::signature_algorithm`]; ECDSA signatures are DER-encoded.
     pub(crate) fn sign(&self, message: &[u8], what: &str) -> Result<Vec<u8>, Error> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let failed = |_| Error::Sign { what: what.to_owned() };
+        let failed = |_| Error::Sign {
+            what: what.to_owned(),
+        };
         match &self.inner {
             Inner::Rsa(pair) => {
                 let mut sig = vec![0; pair.public_modulus_len()];
@@ -350,7 +379,9 @@ pub fn generate_keys(algorithm: KeyAlgorithm, count: usize) -> Result<Vec<Privat
         .min(count.max(1));
     if threads <= 1 || !algorithm.is_rsa() {
         // ECDSA keys take microseconds: threads would cost more than they save.
-        return (0..count).map(|_| PrivateKey::generate(algorithm)).collect();
+        return (0..count)
+            .map(|_| PrivateKey::generate(algorithm))
+            .collect();
     }
     let per_thread = count.div_ceil(threads);
     let results: Vec<Result<Vec<PrivateKey>, Error>> = std::thread::scope(|scope| {
@@ -374,14 +405,18 @@ pub fn generate_keys(algorithm: KeyAlgorithm, count: usize) -> Result<Vec<Privat
 
 /// Encodes a SubjectPublicKeyInfo's algorithm for display: `RSA-2048`, `ECDSA-P256`, or the
 /// OID for anything else.
-pub(crate) fn spki_algorithm(spki: &x509_cert::spki::SubjectPublicKeyInfoOwned) -> Result<KeyAlgorithm, Error> {
+pub(crate) fn spki_algorithm(
+    spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
+) -> Result<KeyAlgorithm, Error> {
     let oid = spki.algorithm.oid;
     if oid == rfc5912::RSA_ENCRYPTION {
-        let key = ::rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(spki.subject_public_key.raw_bytes())
-            .map_err(|e| Error::InvalidKey {
-                encoding: "PKCS#1 public",
-                reason: e.to_string(),
-            })?;
+        let key = ::rsa::pkcs1::RsaPublicKey::<der::asn1::UintRef<'_>>::from_der(
+            spki.subject_public_key.raw_bytes(),
+        )
+        .map_err(|e| Error::InvalidKey {
+            encoding: "PKCS#1 public",
+            reason: e.to_string(),
+        })?;
         let modulus = key.modulus.as_bytes();
         let bits = modulus.len() * 8 - modulus.first().map_or(8, |b| b.leading_zeros() as usize);
         match bits {

@@ -15,7 +15,10 @@ mod san;
 pub use cert::{Certificate, ExtKeyUsage};
 pub use cluster::{CertDef, CertId, ClusterConfig, Etcd, KUBEADM_CERTS, SanRule, Subject};
 pub use error::Error;
-pub use issue::{BACKDATE, CA_VALIDITY, CertSpec, CertificateAuthority, ClientIdentity, LEAF_VALIDITY, Usage, Validity};
+pub use issue::{
+    BACKDATE, CA_VALIDITY, CertSpec, CertificateAuthority, ClientIdentity, LEAF_VALIDITY, Usage,
+    Validity,
+};
 pub use key::{KeyAlgorithm, PrivateKey, generate_keys};
 pub use reconcile::{Action, Executed, NewFile, Plan, PlanEntry, Problem, plan};
 pub use san::{Cidr, Endpoint, San, https_url};

@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, fmt, time::SystemTime};
 use zeroize::Zeroizing;
 
 use crate::{
-    CertDef, CertId, Certificate, CertificateAuthority, ClusterConfig, Error, ExtKeyUsage, PrivateKey, San, Usage,
-    cert::rfc3339, pem,
+    CertDef, CertId, Certificate, CertificateAuthority, ClusterConfig, Error, ExtKeyUsage,
+    PrivateKey, San, Usage, cert::rfc3339, pem,
 };
 
 /// One thing wrong with an existing file.
@@ -73,7 +73,9 @@ pub struct Plan {
 
 impl fmt::Debug for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plan").field("entries", &self.entries).finish_non_exhaustive()
+        f.debug_struct("Plan")
+            .field("entries", &self.entries)
+            .finish_non_exhaustive()
     }
 }
 
@@ -175,7 +177,11 @@ impl Checker<'_> {
 /// ExtKeyUsage must be the expected ones; the key algorithm must be the configured one; and
 /// nothing expired is reused. A key whose certificate is missing is an error, never
 /// overwritten.
-pub fn plan(cfg: &ClusterConfig, existing: &BTreeMap<String, Vec<u8>>, now: SystemTime) -> Result<Plan, Error> {
+pub fn plan(
+    cfg: &ClusterConfig,
+    existing: &BTreeMap<String, Vec<u8>>,
+    now: SystemTime,
+) -> Result<Plan, Error> {
     cfg.validate()?;
     let mut ck = Checker {
         existing,
@@ -209,7 +215,10 @@ pub fn plan(cfg: &ClusterConfig, existing: &BTreeMap<String, Vec<u8>>, now: Syst
                         match CertificateAuthority::from_parts(c, k) {
                             Ok(ca) => CaState::Reuse(ca),
                             Err(e) => {
-                                ck.problem(&key_path, format!("does not belong to {crt_path}: {e}"));
+                                ck.problem(
+                                    &key_path,
+                                    format!("does not belong to {crt_path}: {e}"),
+                                );
                                 CaState::Create
                             }
                         }
@@ -258,7 +267,10 @@ pub fn plan(cfg: &ClusterConfig, existing: &BTreeMap<String, Vec<u8>>, now: Syst
 
 fn check_ca(ck: &mut Checker<'_>, path: &str, c: &Certificate, now: SystemTime) {
     if !c.is_ca() {
-        ck.problem(path, "is not a CA certificate (BasicConstraints CA:TRUE is missing)");
+        ck.problem(
+            path,
+            "is not a CA certificate (BasicConstraints CA:TRUE is missing)",
+        );
     } else if !c.is_valid_at(now) {
         ck.problem(
             path,
@@ -295,7 +307,10 @@ fn check_leaf(
             return Ok(Action::Create);
         }
         (true, false) => {
-            ck.problem(&key_path, format!("is missing but {crt_path} exists; provide the key or remove both files"));
+            ck.problem(
+                &key_path,
+                format!("is missing but {crt_path} exists; provide the key or remove both files"),
+            );
             return Ok(Action::Create);
         }
         (false, true) => {
@@ -322,17 +337,29 @@ fn check_leaf(
     }
     match c.matches_key(&k) {
         Ok(true) => {}
-        Ok(false) => ck.problem(&key_path, format!("does not match the public key in {crt_path}")),
-        Err(e) => ck.problem(&key_path, format!("cannot be compared with {crt_path}: {e}")),
+        Ok(false) => ck.problem(
+            &key_path,
+            format!("does not match the public key in {crt_path}"),
+        ),
+        Err(e) => ck.problem(
+            &key_path,
+            format!("cannot be compared with {crt_path}: {e}"),
+        ),
     }
     let spec = cfg.spec_for(def, now)?;
     let cn = c.common_name().unwrap_or_default();
     if cn != spec.common_name {
-        ck.problem(&crt_path, format!("has CN {cn:?}, expected {:?}", spec.common_name));
+        ck.problem(
+            &crt_path,
+            format!("has CN {cn:?}, expected {:?}", spec.common_name),
+        );
     }
     let orgs = c.organizations();
     if orgs != spec.organizations {
-        ck.problem(&crt_path, format!("has O {orgs:?}, expected {:?}", spec.organizations));
+        ck.problem(
+            &crt_path,
+            format!("has O {orgs:?}, expected {:?}", spec.organizations),
+        );
     }
     let want_eku = match def.usage {
         Usage::Server => vec![ExtKeyUsage::ServerAuth],
@@ -342,9 +369,17 @@ fn check_leaf(
     };
     let have_eku = c.ext_key_usages();
     if !want_eku.iter().all(|u| have_eku.contains(u)) {
-        ck.problem(&crt_path, format!("has extended key usages {have_eku:?}, expected {want_eku:?}"));
+        ck.problem(
+            &crt_path,
+            format!("has extended key usages {have_eku:?}, expected {want_eku:?}"),
+        );
     }
-    let missing: Vec<String> = spec.sans.iter().filter(|s| !c.covers(s)).map(San::to_string).collect();
+    let missing: Vec<String> = spec
+        .sans
+        .iter()
+        .filter(|s| !c.covers(s))
+        .map(San::to_string)
+        .collect();
     if !missing.is_empty() {
         ck.problem(
             &crt_path,
@@ -352,17 +387,38 @@ fn check_leaf(
         );
     }
     if !external && k.algorithm() != cfg.key_algorithm {
-        ck.problem(&key_path, format!("is {}, but the configured algorithm is {}", k.algorithm(), cfg.key_algorithm));
+        ck.problem(
+            &key_path,
+            format!(
+                "is {}, but the configured algorithm is {}",
+                k.algorithm(),
+                cfg.key_algorithm
+            ),
+        );
     }
     if !c.is_valid_at(now) {
-        ck.problem(&crt_path, format!("is not valid now (valid {} to {}); renew it", rfc3339(c.not_before()), rfc3339(c.not_after())));
+        ck.problem(
+            &crt_path,
+            format!(
+                "is not valid now (valid {} to {}); renew it",
+                rfc3339(c.not_before()),
+                rfc3339(c.not_after())
+            ),
+        );
     }
     if let Some(ca) = issuer_cert
         && c.not_after() > ca.not_after()
     {
-        warnings.push(format!("{crt_path} expires after its CA {}.crt", issuer_def.base));
+        warnings.push(format!(
+            "{crt_path} expires after its CA {}.crt",
+            issuer_def.base
+        ));
     }
-    Ok(if external { Action::KeepExternal } else { Action::Reuse })
+    Ok(if external {
+        Action::KeepExternal
+    } else {
+        Action::Reuse
+    })
 }
 
 fn check_sa(ck: &mut Checker<'_>) -> SaState {
@@ -386,7 +442,9 @@ fn check_sa(ck: &mut Checker<'_>) -> SaState {
             let Some(text) = ck.text("sa.pub") else {
                 return SaState::Reuse;
             };
-            let public = pem::blocks(text).ok().and_then(|b| b.into_iter().find(|b| b.label == "PUBLIC KEY"));
+            let public = pem::blocks(text)
+                .ok()
+                .and_then(|b| b.into_iter().find(|b| b.label == "PUBLIC KEY"));
             match (public, k.public_key_der()) {
                 (Some(p), Ok(want)) if *p.der == want => SaState::Reuse,
                 (Some(_), _) => {
@@ -410,7 +468,11 @@ impl Plan {
 
     /// How many new private keys [`Self::execute`] needs.
     pub fn keys_needed(&self) -> usize {
-        let certs = self.entries.iter().filter(|e| e.name != "sa" && e.action == Action::Create).count();
+        let certs = self
+            .entries
+            .iter()
+            .filter(|e| e.name != "sa" && e.action == Action::Create)
+            .count();
         certs + usize::from(matches!(self.sa, SaState::Create))
     }
 

@@ -66,7 +66,10 @@ pub(crate) fn validate_dns(s: &str, wildcard: bool) -> Result<String, Error> {
         if label.len() > 63 {
             return Err(invalid(s, "a DNS label is longer than 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(invalid(
                 s,
                 "not an IP address or RFC 1123 DNS name (letters, digits, '-' and '.' only)",
@@ -118,22 +121,36 @@ impl FromStr for Cidr {
             value: s.to_owned(),
             reason,
         };
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| bad("expected ADDRESS/PREFIX"))?;
-        let addr: IpAddr = addr.parse().map_err(|_| bad("the address is not an IP address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| bad("the prefix length is not a number"))?;
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| bad("expected ADDRESS/PREFIX"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| bad("the address is not an IP address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| bad("the prefix length is not a number"))?;
         let network = match addr {
             IpAddr::V4(v4) => {
                 if prefix > 32 {
                     return Err(bad("the prefix length is above 32"));
                 }
-                let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - prefix)
+                };
                 IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
             }
             IpAddr::V6(v6) => {
                 if prefix > 128 {
                     return Err(bad("the prefix length is above 128"));
                 }
-                let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+                let mask = if prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - prefix)
+                };
                 IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
             }
         };
@@ -188,12 +205,20 @@ impl FromStr for Endpoint {
             }
         };
         let port = port
-            .map(|p| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port is not a number from 1 to 65535")))
+            .map(|p| {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| bad("the port is not a number from 1 to 65535"))
+            })
             .transpose()?;
         let host = if let Ok(ip) = host.parse::<IpAddr>() {
             San::Ip(ip)
         } else {
-            San::Dns(validate_dns(host, false).map_err(|_| bad("the host is not an IP address or RFC 1123 DNS name"))?)
+            San::Dns(
+                validate_dns(host, false)
+                    .map_err(|_| bad("the host is not an IP address or RFC 1123 DNS name"))?,
+            )
         };
         Ok(Self { host, port })
     }
@@ -213,15 +238,36 @@ mod tests {
 
     #[test]
     fn san_parses_ip_before_dns_and_lowercases() {
-        assert_eq!("10.0.0.1".parse::<San>().unwrap(), San::Ip("10.0.0.1".parse().unwrap()));
-        assert_eq!("::1".parse::<San>().unwrap(), San::Ip("::1".parse().unwrap()));
-        assert_eq!("API.Example.com".parse::<San>().unwrap(), San::Dns("api.example.com".into()));
-        assert_eq!("*.example.com".parse::<San>().unwrap(), San::Dns("*.example.com".into()));
+        assert_eq!(
+            "10.0.0.1".parse::<San>().unwrap(),
+            San::Ip("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(
+            "::1".parse::<San>().unwrap(),
+            San::Ip("::1".parse().unwrap())
+        );
+        assert_eq!(
+            "API.Example.com".parse::<San>().unwrap(),
+            San::Dns("api.example.com".into())
+        );
+        assert_eq!(
+            "*.example.com".parse::<San>().unwrap(),
+            San::Dns("*.example.com".into())
+        );
     }
 
     #[test]
     fn san_rejects_garbage_and_names_it() {
-        for bad in ["", "a b", "under_score", "-lead.com", "a..b", "*.*.x", "é.com", "x*.com"] {
+        for bad in [
+            "",
+            "a b",
+            "under_score",
+            "-lead.com",
+            "a..b",
+            "*.*.x",
+            "é.com",
+            "x*.com",
+        ] {
             let err = bad.parse::<San>().unwrap_err().to_string();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }

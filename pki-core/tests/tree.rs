@@ -6,8 +6,8 @@ use std::{
 };
 
 use pki_core::{
-    Action, CertId, Certificate, CertificateAuthority, ClientIdentity, ClusterConfig, Error, Etcd, ExtKeyUsage,
-    KeyAlgorithm, PrivateKey, San, Validity, generate_keys, plan,
+    Action, CertId, Certificate, CertificateAuthority, ClientIdentity, ClusterConfig, Error, Etcd,
+    ExtKeyUsage, KeyAlgorithm, PrivateKey, San, Validity, generate_keys, plan,
 };
 
 fn now() -> SystemTime {
@@ -21,13 +21,20 @@ fn cfg(alg: KeyAlgorithm) -> ClusterConfig {
     cfg
 }
 
-fn generate(cfg: &ClusterConfig, existing: &BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+fn generate(
+    cfg: &ClusterConfig,
+    existing: &BTreeMap<String, Vec<u8>>,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     let p = plan(cfg, existing, now())?;
     let keys = generate_keys(cfg.key_algorithm, p.keys_needed())?;
     let out = p.execute(&mut keys.into_iter())?;
     let mut files = existing.clone();
     for f in out.files {
-        assert!(!existing.contains_key(&f.path), "{} would be overwritten", f.path);
+        assert!(
+            !existing.contains_key(&f.path),
+            "{} would be overwritten",
+            f.path
+        );
         files.insert(f.path, f.contents.to_vec());
     }
     Ok(files)
@@ -43,7 +50,11 @@ fn key(files: &BTreeMap<String, Vec<u8>>, path: &str) -> PrivateKey {
 
 #[test]
 fn every_algorithm_builds_a_consistent_tree() {
-    for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+    for alg in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Rsa2048,
+    ] {
         let cfg = cfg(alg);
         let files = generate(&cfg, &BTreeMap::new()).unwrap();
         assert_eq!(files.len(), 22, "10 certs + keys, sa.key, sa.pub");
@@ -52,12 +63,19 @@ fn every_algorithm_builds_a_consistent_tree() {
             let k = key(&files, &format!("{}.key", def.base));
             assert!(c.matches_key(&k).unwrap(), "{} key", def.name);
             assert_eq!(k.algorithm(), alg);
-            let issuer = cert(&files, &format!("{}.crt", def.issuer.unwrap_or(def.id).def().base));
+            let issuer = cert(
+                &files,
+                &format!("{}.crt", def.issuer.unwrap_or(def.id).def().base),
+            );
             c.verify_signed_by(&issuer).unwrap();
             assert_eq!(c.is_ca(), def.issuer.is_none());
             assert_eq!(c.common_name().unwrap(), cfg.common_name(def));
             assert_eq!(c.not_before(), now() - Duration::from_secs(300));
-            let period = if c.is_ca() { cfg.ca_validity } else { cfg.cert_validity };
+            let period = if c.is_ca() {
+                cfg.ca_validity
+            } else {
+                cfg.cert_validity
+            };
             assert_eq!(c.not_after(), now() + period);
             if c.is_ca() {
                 assert!(c.subject_key_id().is_some());
@@ -66,7 +84,11 @@ fn every_algorithm_builds_a_consistent_tree() {
             }
         }
         let sa = key(&files, "sa.key");
-        assert!(std::str::from_utf8(&files["sa.pub"]).unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(
+            std::str::from_utf8(&files["sa.pub"])
+                .unwrap()
+                .starts_with("-----BEGIN PUBLIC KEY-----")
+        );
         assert_eq!(sa.algorithm(), alg);
     }
 }
@@ -77,12 +99,19 @@ fn identities_are_kubeadm_v1_29() {
     let kc = cert(&files, "apiserver-kubelet-client.crt");
     assert_eq!(kc.organizations(), ["kubeadm:cluster-admins"]);
     assert_eq!(kc.ext_key_usages(), [ExtKeyUsage::ClientAuth]);
-    for name in ["apiserver-etcd-client.crt", "etcd/healthcheck-client.crt", "front-proxy-client.crt"] {
+    for name in [
+        "apiserver-etcd-client.crt",
+        "etcd/healthcheck-client.crt",
+        "front-proxy-client.crt",
+    ] {
         assert!(cert(&files, name).organizations().is_empty(), "{name}");
     }
     let server = cert(&files, "etcd/server.crt");
     assert_eq!(server.common_name().unwrap(), "cp1");
-    assert_eq!(server.ext_key_usages(), [ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth]);
+    assert_eq!(
+        server.ext_key_usages(),
+        [ExtKeyUsage::ServerAuth, ExtKeyUsage::ClientAuth]
+    );
     let sans: Vec<String> = server.sans().iter().map(ToString::to_string).collect();
     assert_eq!(sans, ["cp1", "localhost", "10.0.0.10", "127.0.0.1", "::1"]);
     let api = cert(&files, "apiserver.crt");
@@ -90,7 +119,10 @@ fn identities_are_kubeadm_v1_29() {
     assert!(api.covers(&"vip.example.com".parse().unwrap()));
     assert!(api.covers(&"10.96.0.1".parse().unwrap()));
     assert!(!api.covers(&"evil.example.com".parse().unwrap()));
-    assert_eq!(cert(&files, "ca.crt").sans(), [San::Dns("kubernetes".into())]);
+    assert_eq!(
+        cert(&files, "ca.crt").sans(),
+        [San::Dns("kubernetes".into())]
+    );
 }
 
 #[test]
@@ -110,12 +142,18 @@ fn a_missing_leaf_is_issued_by_the_existing_ca() {
     files.remove("apiserver.crt");
     files.remove("apiserver.key");
     let again = generate(&cfg, &files).unwrap();
-    cert(&again, "apiserver.crt").verify_signed_by(&cert(&files, "ca.crt")).unwrap();
+    cert(&again, "apiserver.crt")
+        .verify_signed_by(&cert(&files, "ca.crt"))
+        .unwrap();
 }
 
 fn problems(cfg: &ClusterConfig, files: &BTreeMap<String, Vec<u8>>) -> String {
     match plan(cfg, files, now()) {
-        Err(Error::Plan(p)) => p.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+        Err(Error::Plan(p)) => p
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
         other => panic!("expected a plan error, got {other:?}"),
     }
 }
@@ -128,7 +166,10 @@ fn tampered_inputs_are_named() {
 
     let mut t = files.clone();
     t.insert("apiserver.key".into(), other["apiserver.key"].clone());
-    assert!(problems(&cfg, &t).contains("apiserver.key: does not match the public key in apiserver.crt"));
+    assert!(
+        problems(&cfg, &t)
+            .contains("apiserver.key: does not match the public key in apiserver.crt")
+    );
 
     let mut t = files.clone();
     t.insert("apiserver.crt".into(), other["apiserver.crt"].clone());
@@ -158,12 +199,16 @@ fn tampered_inputs_are_named() {
     assert!(p.contains("ca.crt: is missing but ca.key exists"), "{p}");
 
     let mut more = cfg.clone();
-    more.apiserver_extra_sans.push("new.example.com".parse().unwrap());
+    more.apiserver_extra_sans
+        .push("new.example.com".parse().unwrap());
     assert!(problems(&more, &files).contains("apiserver.crt: is not valid for new.example.com"));
 
-    let mut rsa = cfg.clone();
+    let mut rsa = cfg;
     rsa.key_algorithm = KeyAlgorithm::Rsa2048;
-    assert!(problems(&rsa, &files).contains("apiserver.key: is ECDSA-P256, but the configured algorithm is RSA-2048"));
+    assert!(
+        problems(&rsa, &files)
+            .contains("apiserver.key: is ECDSA-P256, but the configured algorithm is RSA-2048")
+    );
 }
 
 #[test]
@@ -181,10 +226,18 @@ fn a_leaf_with_the_wrong_identity_is_refused() {
         user: "front-proxy-client".into(),
         groups: vec!["system:masters".into()],
     };
-    let c = ca.issue_client(&id, &k, Validity::kubeadm(now(), Duration::from_secs(3600))).unwrap();
+    let c = ca
+        .issue_client(&id, &k, Validity::kubeadm(now(), Duration::from_secs(3600)))
+        .unwrap();
     files.insert("front-proxy-client.crt".into(), c.to_pem().into_bytes());
-    files.insert("front-proxy-client.key".into(), k.secret_pem().unwrap().as_bytes().to_vec());
-    assert!(problems(&cfg, &files).contains("front-proxy-client.crt: has O [\"system:masters\"], expected []"));
+    files.insert(
+        "front-proxy-client.key".into(),
+        k.secret_pem().unwrap().as_bytes().to_vec(),
+    );
+    assert!(
+        problems(&cfg, &files)
+            .contains("front-proxy-client.crt: has O [\"system:masters\"], expected []")
+    );
 }
 
 #[test]
@@ -214,7 +267,10 @@ fn expired_ca_is_refused() {
     let files = generate(&cfg, &BTreeMap::new()).unwrap();
     let later = now() + Duration::from_secs(7200);
     match plan(&cfg, &files, later) {
-        Err(Error::Plan(p)) => assert!(p.iter().any(|p| p.file == "ca.crt" && p.message.contains("not valid now"))),
+        Err(Error::Plan(p)) => assert!(
+            p.iter()
+                .any(|p| p.file == "ca.crt" && p.message.contains("not valid now"))
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -231,7 +287,13 @@ fn leaves_never_outlive_their_ca_and_keep_many_groups() {
         user: "alice".into(),
         groups: vec!["dev".into(), "ops team".into(), "équipe".into()],
     };
-    let c = ca.issue_client(&id, &k, Validity::kubeadm(now(), Duration::from_secs(86400))).unwrap();
+    let c = ca
+        .issue_client(
+            &id,
+            &k,
+            Validity::kubeadm(now(), Duration::from_secs(86400)),
+        )
+        .unwrap();
     assert_eq!(c.not_after(), ca.certificate().not_after());
     assert_eq!(c.organizations(), id.groups);
     assert_eq!(c.common_name().unwrap(), "alice");
@@ -245,12 +307,27 @@ fn external_etcd_and_algorithm_names() {
     let mut cfg = cfg(KeyAlgorithm::EcdsaP256);
     cfg.etcd = Etcd::External;
     let files = generate(&cfg, &BTreeMap::new()).unwrap();
-    assert!(!files.keys().any(|k| k.starts_with("etcd/") || k.contains("etcd-client")));
-    for (s, a) in [("RSA-2048", KeyAlgorithm::Rsa2048), ("ecdsa-p256", KeyAlgorithm::EcdsaP256), ("ECDSA-P384", KeyAlgorithm::EcdsaP384), ("rsa-4096", KeyAlgorithm::Rsa4096)] {
+    assert!(
+        !files
+            .keys()
+            .any(|k| k.starts_with("etcd/") || k.contains("etcd-client"))
+    );
+    for (s, a) in [
+        ("RSA-2048", KeyAlgorithm::Rsa2048),
+        ("ecdsa-p256", KeyAlgorithm::EcdsaP256),
+        ("ECDSA-P384", KeyAlgorithm::EcdsaP384),
+        ("rsa-4096", KeyAlgorithm::Rsa4096),
+    ] {
         assert_eq!(s.parse::<KeyAlgorithm>().unwrap(), a);
         assert_eq!(a.to_string().parse::<KeyAlgorithm>().unwrap(), a);
     }
-    assert!("dsa".parse::<KeyAlgorithm>().unwrap_err().to_string().contains("\"dsa\""));
+    assert!(
+        "dsa"
+            .parse::<KeyAlgorithm>()
+            .unwrap_err()
+            .to_string()
+            .contains("\"dsa\"")
+    );
 }
 
 #[test]
@@ -262,10 +339,19 @@ fn keys_read_every_encoding_and_never_print() {
     let again = PrivateKey::from_pem(&pem).unwrap();
     assert_eq!(again.public_key_der().unwrap(), k.public_key_der().unwrap());
     let r = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
-    assert!(r.secret_pem().unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    assert!(
+        r.secret_pem()
+            .unwrap()
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
     assert!(matches!(
-        PrivateKey::from_pem("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"),
+        PrivateKey::from_pem(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        ),
         Err(Error::EncryptedKey)
     ));
-    assert!(matches!(PrivateKey::from_pem("nothing here"), Err(Error::NoPem { .. })));
+    assert!(matches!(
+        PrivateKey::from_pem("nothing here"),
+        Err(Error::NoPem { .. })
+    ));
 }

@@ -75,7 +75,12 @@ pub struct InitArgs {
     pub apiserver_cert_extra_sans: Vec<San>,
 
     /// Service CIDR(s); comma-separated for dual-stack. The first IP of each is a SAN.
-    #[arg(long, value_delimiter = ',', default_value = "10.96.0.0/12", value_name = "CIDR,...")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "10.96.0.0/12",
+        value_name = "CIDR,..."
+    )]
     pub service_cidr: Vec<Cidr>,
 
     /// The cluster's DNS domain.
@@ -123,7 +128,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..unit_len] {
             "s" => 1,
             "m" => 60,
@@ -132,7 +139,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "w" => 7 * 86_400,
             _ => return Err(bad()),
         };
-        total = n.checked_mul(secs).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+        total = n
+            .checked_mul(secs)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
         rest = &rest[unit_len..];
     }
     if total == 0 {
@@ -154,9 +164,18 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("8760h").unwrap(), Duration::from_secs(8760 * 3600));
-        assert_eq!(parse_duration("365d").unwrap(), Duration::from_secs(8760 * 3600));
-        assert_eq!(parse_duration("8760h0m0s").unwrap(), Duration::from_secs(8760 * 3600));
+        assert_eq!(
+            parse_duration("8760h").unwrap(),
+            Duration::from_secs(8760 * 3600)
+        );
+        assert_eq!(
+            parse_duration("365d").unwrap(),
+            Duration::from_secs(8760 * 3600)
+        );
+        assert_eq!(
+            parse_duration("8760h0m0s").unwrap(),
+            Duration::from_secs(8760 * 3600)
+        );
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         for bad in ["", "h", "10", "10y", "-1h", "0h", "1.5h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");

@@ -20,7 +20,10 @@ pub const DIR_MODE: u32 = 0o755;
 
 /// Reads each of `paths` (relative to `dir`) that exists. A missing file is simply absent
 /// from the map; any other failure (permissions, a directory in the way) is an error.
-pub fn read_existing(dir: &Path, paths: impl IntoIterator<Item = String>) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+pub fn read_existing(
+    dir: &Path,
+    paths: impl IntoIterator<Item = String>,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
     let mut out = BTreeMap::new();
     for rel in paths {
         let path = dir.join(&rel);
@@ -56,7 +59,9 @@ pub fn lock_dir(dir: &Path) -> Result<Option<DirLock>, Error> {
     };
     match file.try_lock() {
         Ok(()) => Ok(Some(DirLock { _file: file })),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked { path: dir.to_owned() }),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: dir.to_owned(),
+        }),
         Err(fs::TryLockError::Error(source)) => Err(Error::Write {
             path: dir.to_owned(),
             source,
@@ -118,7 +123,10 @@ fn write_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let nonce: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos().into());
@@ -129,7 +137,11 @@ fn write_temp(path: &Path, contents: &[u8], secret: bool) -> Result<PathBuf, Err
     let mode = if secret { SECRET_MODE } else { PUBLIC_MODE };
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         // The umask may have removed bits of a public file's mode; set it exactly.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(contents)?;
@@ -166,7 +178,9 @@ pub fn replace_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Er
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(write_err(dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(write_err(dir))
 }
 
 #[cfg(test)]
@@ -181,8 +195,16 @@ mod tests {
         let key = dir.path().join("a.key");
         let crt = dir.path().join("a.crt");
         write_new_files(&[
-            Pending { path: key.clone(), contents: b"k", secret: true },
-            Pending { path: crt.clone(), contents: b"c", secret: false },
+            Pending {
+                path: key.clone(),
+                contents: b"k",
+                secret: true,
+            },
+            Pending {
+                path: crt.clone(),
+                contents: b"c",
+                secret: false,
+            },
         ])
         .unwrap();
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
@@ -190,14 +212,25 @@ mod tests {
         // A second write of the same name fails, and rolls back the first file of the batch.
         let other = dir.path().join("b.key");
         let err = write_new_files(&[
-            Pending { path: other.clone(), contents: b"x", secret: true },
-            Pending { path: key.clone(), contents: b"y", secret: true },
+            Pending {
+                path: other.clone(),
+                contents: b"x",
+                secret: true,
+            },
+            Pending {
+                path: key.clone(),
+                contents: b"y",
+                secret: true,
+            },
         ])
         .unwrap_err();
         assert!(err.to_string().contains("a.key"));
         assert!(!other.exists());
         assert_eq!(fs::read(&key).unwrap(), b"k");
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers.len(), 2, "{leftovers:?}");
     }
 

@@ -40,7 +40,10 @@ pub(crate) fn plan(
     pki_files: &BTreeMap<String, Vec<u8>>,
     now: SystemTime,
 ) -> Result<KcPlan, Vec<String>> {
-    let ca = pki_files.get("ca.crt").and_then(|b| text(b)).and_then(|t| Certificate::from_pem(t).ok());
+    let ca = pki_files
+        .get("ca.crt")
+        .and_then(|b| text(b))
+        .and_then(|t| Certificate::from_pem(t).ok());
     let external = ca.is_some() && !pki_files.contains_key("ca.key");
     let cluster = control_plane_cluster(cfg).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
@@ -73,7 +76,12 @@ pub(crate) fn plan(
                     if check.is_reusable() {
                         KcAction::Reuse(check.warnings.iter().map(ToString::to_string).collect())
                     } else {
-                        problems.extend(check.problems.iter().map(|e| format!("{}: {e}", file.file_name)));
+                        problems.extend(
+                            check
+                                .problems
+                                .iter()
+                                .map(|e| format!("{}: {e}", file.file_name)),
+                        );
                         KcAction::Create
                     }
                 }
@@ -81,25 +89,41 @@ pub(crate) fn plan(
         };
         entries.push((file, action));
     }
-    if problems.is_empty() { Ok(KcPlan { entries, cluster }) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(KcPlan { entries, cluster })
+    } else {
+        Err(problems)
+    }
 }
 
 impl KcPlan {
     /// How many new keys [`execute`] needs.
     pub(crate) fn keys_needed(&self) -> usize {
-        self.entries.iter().filter(|(_, a)| matches!(a, KcAction::Create)).count()
+        self.entries
+            .iter()
+            .filter(|(_, a)| matches!(a, KcAction::Create))
+            .count()
     }
 }
 
 /// Prints one line per kubeconfig.
-pub(crate) fn print_plan(out: &mut impl std::io::Write, dir: &Path, plan: &KcPlan, dry_run: bool) -> std::io::Result<()> {
+pub(crate) fn print_plan(
+    out: &mut impl std::io::Write,
+    dir: &Path,
+    plan: &KcPlan,
+    dry_run: bool,
+) -> std::io::Result<()> {
     for (file, action) in &plan.entries {
         let verb = match (action, dry_run) {
             (KcAction::Create, false) => "generated",
             (KcAction::Create, true) => "would generate",
             (KcAction::Reuse(_), _) => "reused",
         };
-        writeln!(out, "[kubeconfig] {verb:<15} {}", dir.join(file.file_name).display())?;
+        writeln!(
+            out,
+            "[kubeconfig] {verb:<15} {}",
+            dir.join(file.file_name).display()
+        )?;
         if let KcAction::Reuse(warnings) = action {
             for w in warnings {
                 writeln!(out, "  warning: {w}")?;

@@ -22,33 +22,68 @@ pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), 
     let now = SystemTime::now();
 
     let pki_lock = fs::lock_dir(&args.cert_dir)?;
-    let kc_lock = if same_dir(&args.kubeconfig_dir, &args.cert_dir) { None } else { fs::lock_dir(&args.kubeconfig_dir)? };
+    let kc_lock = if same_dir(&args.kubeconfig_dir, &args.cert_dir) {
+        None
+    } else {
+        fs::lock_dir(&args.kubeconfig_dir)?
+    };
 
     let paths = pki_paths(&cfg);
     let existing = fs::read_existing(&args.cert_dir, paths.iter().cloned())?;
     let plan = pki_core::plan(&cfg, &existing, now).map_err(|e| inconsistent(&args.cert_dir, e))?;
-    let existing_kc = fs::read_existing(&args.kubeconfig_dir, kubeconfig::CONTROL_PLANE_KUBECONFIGS.iter().map(|f| f.file_name.to_owned()))?;
-    let kc_plan = kubeconfigs::plan(&cfg, &existing_kc, &existing, now).map_err(|problems| Error::Inconsistent {
-        dir: args.kubeconfig_dir.clone(),
-        problems,
+    let existing_kc = fs::read_existing(
+        &args.kubeconfig_dir,
+        kubeconfig::CONTROL_PLANE_KUBECONFIGS
+            .iter()
+            .map(|f| f.file_name.to_owned()),
+    )?;
+    let kc_plan = kubeconfigs::plan(&cfg, &existing_kc, &existing, now).map_err(|problems| {
+        Error::Inconsistent {
+            dir: args.kubeconfig_dir.clone(),
+            problems,
+        }
     })?;
 
     let w = |e| Error::Write {
         path: PathBuf::from("<stdout>"),
         source: e,
     };
-    writeln!(out, "[certs] Using certificateDir folder {:?}", args.cert_dir.display().to_string()).map_err(w)?;
+    writeln!(
+        out,
+        "[certs] Using certificateDir folder {:?}",
+        args.cert_dir.display().to_string()
+    )
+    .map_err(w)?;
     print_plan(out, &args.cert_dir, &plan, args.dry_run).map_err(w)?;
     let sans = cfg.apiserver_sans()?;
     let (dns, ips): (Vec<&San>, Vec<&San>) = sans.iter().partition(|s| matches!(s, San::Dns(_)));
-    let join = |v: &[&San]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ");
-    writeln!(out, "[certs] apiserver serving cert is signed for DNS names [{}] and IPs [{}]", join(&dns), join(&ips)).map_err(w)?;
+    let join = |v: &[&San]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    writeln!(
+        out,
+        "[certs] apiserver serving cert is signed for DNS names [{}] and IPs [{}]",
+        join(&dns),
+        join(&ips)
+    )
+    .map_err(w)?;
     kubeconfigs::print_plan(out, &args.kubeconfig_dir, &kc_plan, args.dry_run).map_err(w)?;
 
     let keys_needed = plan.keys_needed() + kc_plan.keys_needed();
-    let reused_entries = plan.entries().iter().filter(|e| e.action != Action::Create).count();
+    let reused_entries = plan
+        .entries()
+        .iter()
+        .filter(|e| e.action != Action::Create)
+        .count();
     if args.dry_run {
-        writeln!(out, "dry run: {keys_needed} keys would be generated; nothing was written").map_err(w)?;
+        writeln!(
+            out,
+            "dry run: {keys_needed} keys would be generated; nothing was written"
+        )
+        .map_err(w)?;
         return Ok(());
     }
 
@@ -72,7 +107,10 @@ pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), 
             secret: true,
         });
     }
-    let mut dirs: Vec<PathBuf> = pending.iter().filter_map(|p| p.path.parent().map(Path::to_path_buf)).collect();
+    let mut dirs: Vec<PathBuf> = pending
+        .iter()
+        .filter_map(|p| p.path.parent().map(Path::to_path_buf))
+        .collect();
     dirs.sort();
     dirs.dedup();
     for d in &dirs {
@@ -80,8 +118,16 @@ pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), 
     }
     // Directories that did not exist when we started are locked now, before writing.
     let _late_locks = (
-        if pki_lock.is_none() { fs::lock_dir(&args.cert_dir)? } else { None },
-        if kc_lock.is_none() && !same_dir(&args.kubeconfig_dir, &args.cert_dir) { fs::lock_dir(&args.kubeconfig_dir)? } else { None },
+        if pki_lock.is_none() {
+            fs::lock_dir(&args.cert_dir)?
+        } else {
+            None
+        },
+        if kc_lock.is_none() && !same_dir(&args.kubeconfig_dir, &args.cert_dir) {
+            fs::lock_dir(&args.kubeconfig_dir)?
+        } else {
+            None
+        },
     );
     let written = fs::write_new_files(&pending)?;
 
@@ -116,13 +162,21 @@ fn inconsistent(dir: &Path, e: pki_core::Error) -> Error {
 
 /// Every path under the PKI directory that the tree may use.
 pub(crate) fn pki_paths(cfg: &ClusterConfig) -> Vec<String> {
-    let mut paths: Vec<String> = cfg.certs().flat_map(|d| [format!("{}.crt", d.base), format!("{}.key", d.base)]).collect();
+    let mut paths: Vec<String> = cfg
+        .certs()
+        .flat_map(|d| [format!("{}.crt", d.base), format!("{}.key", d.base)])
+        .collect();
     paths.push("sa.key".into());
     paths.push("sa.pub".into());
     paths
 }
 
-fn print_plan(out: &mut impl std::io::Write, dir: &Path, plan: &Plan, dry_run: bool) -> std::io::Result<()> {
+fn print_plan(
+    out: &mut impl std::io::Write,
+    dir: &Path,
+    plan: &Plan,
+    dry_run: bool,
+) -> std::io::Result<()> {
     for e in plan.entries() {
         let verb = match (e.action, dry_run) {
             (Action::Create, false) => "generated",
@@ -153,7 +207,9 @@ pub(crate) fn config_from(args: &InitArgs) -> Result<ClusterConfig, Error> {
     if advertise.is_unspecified() || advertise.is_multicast() {
         return Err(Error::Usage {
             flag: "--apiserver-advertise-address",
-            message: format!("{advertise} cannot be advertised; give a unicast address of this host"),
+            message: format!(
+                "{advertise} cannot be advertised; give a unicast address of this host"
+            ),
         });
     }
     let mut cfg = ClusterConfig::new(&node_name, advertise);
@@ -182,11 +238,16 @@ pub(crate) fn config_from(args: &InitArgs) -> Result<ClusterConfig, Error> {
         });
     }
     cfg.validate().map_err(|e| match e {
-        pki_core::Error::InvalidName { field: "node name", .. } => Error::Usage {
+        pki_core::Error::InvalidName {
+            field: "node name", ..
+        } => Error::Usage {
             flag: "--node-name",
             message: e.to_string(),
         },
-        pki_core::Error::InvalidName { field: "service DNS domain", .. } => Error::Usage {
+        pki_core::Error::InvalidName {
+            field: "service DNS domain",
+            ..
+        } => Error::Usage {
             flag: "--service-dns-domain",
             message: e.to_string(),
         },
@@ -220,6 +281,14 @@ fn default_address() -> Result<IpAddr, Error> {
                 IpAddr::V6(v6) => !v6.is_unicast_link_local(),
             }
     };
-    let ips: Vec<IpAddr> = ifaces.iter().map(if_addrs::Interface::ip).filter(usable).collect();
-    ips.iter().find(|ip| ip.is_ipv4()).or_else(|| ips.first()).copied().ok_or_else(none)
+    let ips: Vec<IpAddr> = ifaces
+        .iter()
+        .map(if_addrs::Interface::ip)
+        .filter(usable)
+        .collect();
+    ips.iter()
+        .find(|ip| ip.is_ipv4())
+        .or_else(|| ips.first())
+        .copied()
+        .ok_or_else(none)
 }

@@ -12,7 +12,14 @@ const BIN: &str = env!("CARGO_BIN_EXE_tenantctl");
 
 fn init(dir: &Path, extra: &[&str]) -> Output {
     Command::new(BIN)
-        .args(["pki", "init", "--node-name", "cp1", "--apiserver-advertise-address", "10.0.0.10"])
+        .args([
+            "pki",
+            "init",
+            "--node-name",
+            "cp1",
+            "--apiserver-advertise-address",
+            "10.0.0.10",
+        ])
         .arg("--cert-dir")
         .arg(dir.join("pki"))
         .arg("--kubeconfig-dir")
@@ -26,7 +33,9 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries {
             let p = e.unwrap().path();
             let meta = fs::metadata(&p).unwrap();
@@ -56,19 +65,39 @@ fn writes_the_kubeadm_layout_with_modes_and_is_idempotent() {
     let rel = |p: &Path| p.strip_prefix(dir.path()).unwrap().display().to_string();
     let files: BTreeMap<String, u32> = snap.iter().map(|(p, (_, m))| (rel(p), *m)).collect();
     let mut expected: BTreeMap<String, u32> = BTreeMap::new();
-    for base in ["ca", "apiserver", "apiserver-kubelet-client", "front-proxy-ca", "front-proxy-client", "etcd/ca", "etcd/server", "etcd/peer", "etcd/healthcheck-client", "apiserver-etcd-client"] {
+    for base in [
+        "ca",
+        "apiserver",
+        "apiserver-kubelet-client",
+        "front-proxy-ca",
+        "front-proxy-client",
+        "etcd/ca",
+        "etcd/server",
+        "etcd/peer",
+        "etcd/healthcheck-client",
+        "apiserver-etcd-client",
+    ] {
         expected.insert(format!("pki/{base}.crt"), 0o644);
         expected.insert(format!("pki/{base}.key"), 0o600);
     }
     expected.insert("pki/sa.key".into(), 0o600);
     expected.insert("pki/sa.pub".into(), 0o600);
-    for kc in ["admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf", "kubelet.conf"] {
+    for kc in [
+        "admin.conf",
+        "super-admin.conf",
+        "controller-manager.conf",
+        "scheduler.conf",
+        "kubelet.conf",
+    ] {
         expected.insert(kc.into(), 0o600);
     }
     expected.insert("pki".into(), 0o755);
     expected.insert("pki/etcd".into(), 0o755);
     assert_eq!(files, expected);
-    assert!(stdout.lines().filter(|l| l.contains("generated")).count() >= 27, "{stdout}");
+    assert!(
+        stdout.lines().filter(|l| l.contains("generated")).count() >= 27,
+        "{stdout}"
+    );
 
     let again = init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"]);
     assert!(again.status.success(), "{}", stderr(&again));
@@ -82,14 +111,21 @@ fn dry_run_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = init(dir.path(), &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("would generate"));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("would generate")
+    );
     assert!(snapshot(dir.path()).is_empty());
 }
 
 #[test]
 fn bad_flags_are_one_clear_line_and_write_nothing() {
     let cases: [(&[&str], &str); 6] = [
-        (&["--apiserver-advertise-address", "not-an-ip"], "--apiserver-advertise-address"),
+        (
+            &["--apiserver-advertise-address", "not-an-ip"],
+            "--apiserver-advertise-address",
+        ),
         (&["--service-cidr", "10.96.0.0/33"], "10.96.0.0/33"),
         (&["--apiserver-cert-extra-sans", "bad san"], "bad san"),
         (&["--encryption-algorithm", "DSA-1024"], "DSA-1024"),
@@ -99,7 +135,10 @@ fn bad_flags_are_one_clear_line_and_write_nothing() {
     for (flags, culprit) in cases {
         let dir = tempfile::tempdir().unwrap();
         let mut base = vec!["pki", "init"];
-        for (flag, value) in [("--node-name", "cp1"), ("--apiserver-advertise-address", "10.0.0.10")] {
+        for (flag, value) in [
+            ("--node-name", "cp1"),
+            ("--apiserver-advertise-address", "10.0.0.10"),
+        ] {
             if !flags.contains(&flag) {
                 base.extend([flag, value]);
             }
@@ -114,7 +153,11 @@ fn bad_flags_are_one_clear_line_and_write_nothing() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(culprit), "{flags:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(culprit),
+            "{flags:?}: {}",
+            stderr(&out)
+        );
         assert!(snapshot(dir.path()).is_empty(), "{flags:?} wrote something");
     }
 }
@@ -122,13 +165,33 @@ fn bad_flags_are_one_clear_line_and_write_nothing() {
 #[test]
 fn damaged_pki_is_refused_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"]).status.success());
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
     let other = tempfile::tempdir().unwrap();
-    assert!(init(other.path(), &["--encryption-algorithm", "ECDSA-P256"]).status.success());
+    assert!(
+        init(other.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
     let cases: [(&str, Vec<u8>, &str); 3] = [
-        ("pki/ca.key", fs::read(other.path().join("pki/ca.key")).unwrap(), "ca.key: does not belong to ca.crt"),
-        ("pki/ca.crt", b"garbage".to_vec(), "ca.crt: cannot be read as a certificate"),
-        ("pki/apiserver.key", b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n".to_vec(), "apiserver.key: cannot be read as a private key"),
+        (
+            "pki/ca.key",
+            fs::read(other.path().join("pki/ca.key")).unwrap(),
+            "ca.key: does not belong to ca.crt",
+        ),
+        (
+            "pki/ca.crt",
+            b"garbage".to_vec(),
+            "ca.crt: cannot be read as a certificate",
+        ),
+        (
+            "pki/apiserver.key",
+            b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n".to_vec(),
+            "apiserver.key: cannot be read as a private key",
+        ),
     ];
     for (file, bytes, message) in cases {
         let path = dir.path().join(file);
@@ -142,26 +205,50 @@ fn damaged_pki_is_refused_and_left_untouched() {
         fs::write(&path, original).unwrap();
     }
     // A missing SAN on the existing apiserver certificate.
-    let out = init(dir.path(), &["--encryption-algorithm", "ECDSA-P256", "--apiserver-cert-extra-sans", "new.example.com"]);
+    let out = init(
+        dir.path(),
+        &[
+            "--encryption-algorithm",
+            "ECDSA-P256",
+            "--apiserver-cert-extra-sans",
+            "new.example.com",
+        ],
+    );
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("apiserver.crt: is not valid for new.example.com"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("apiserver.crt: is not valid for new.example.com"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn external_ca_keeps_everything_and_generates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"]).status.success());
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
     fs::remove_file(dir.path().join("pki/ca.key")).unwrap();
     let before = snapshot(dir.path());
     let out = init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8(out.stdout).unwrap().contains("kept external"));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("kept external")
+    );
     assert_eq!(snapshot(dir.path()), before);
     fs::remove_file(dir.path().join("pki/apiserver.crt")).unwrap();
     fs::remove_file(dir.path().join("pki/apiserver.key")).unwrap();
     let out = init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("apiserver.crt: is missing; the ca CA is external"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("apiserver.crt: is missing; the ca CA is external"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -173,7 +260,16 @@ fn unwritable_directory_is_a_clear_error() {
         fs::write(&file, b"x").unwrap();
         // A regular file where the PKI directory should be fails for root too.
         let out = Command::new(BIN)
-            .args(["pki", "init", "--node-name", "cp1", "--apiserver-advertise-address", "10.0.0.10", "--encryption-algorithm", "ECDSA-P256"])
+            .args([
+                "pki",
+                "init",
+                "--node-name",
+                "cp1",
+                "--apiserver-advertise-address",
+                "10.0.0.10",
+                "--encryption-algorithm",
+                "ECDSA-P256",
+            ])
             .arg("--cert-dir")
             .arg(file.join("pki"))
             .arg("--kubeconfig-dir")
@@ -193,5 +289,7 @@ fn unwritable_directory_is_a_clear_error() {
 }
 
 fn nix_is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }

@@ -6,8 +6,18 @@ use std::{path::Path, process::Command};
 use workspace_tests::Cluster;
 
 fn openssl(args: &[&str]) -> (bool, String) {
-    let out = Command::new("openssl").args(args).output().expect("openssl is installed (.ci/run installs it)");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed (.ci/run installs it)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 fn public_key_of(args: &[&str]) -> String {
@@ -27,14 +37,24 @@ fn openssl_verifies_every_certificate_and_key() {
         for def in pki_core::KUBEADM_CERTS {
             let crt = cluster.pki.join(format!("{}.crt", def.base));
             let key = cluster.pki.join(format!("{}.key", def.base));
-            let ca = cluster.pki.join(format!("{}.crt", def.issuer.unwrap_or(def.id).def().base));
+            let ca = cluster
+                .pki
+                .join(format!("{}.crt", def.issuer.unwrap_or(def.id).def().base));
             let purpose = match def.usage {
                 pki_core::Usage::Ca => "any",
                 pki_core::Usage::Server => "sslserver",
                 pki_core::Usage::Client => "sslclient",
                 pki_core::Usage::ServerClient => "sslserver",
             };
-            let (ok, out) = openssl(&["verify", "-x509_strict", "-purpose", purpose, "-CAfile", path(&ca), path(&crt)]);
+            let (ok, out) = openssl(&[
+                "verify",
+                "-x509_strict",
+                "-purpose",
+                purpose,
+                "-CAfile",
+                path(&ca),
+                path(&crt),
+            ]);
             assert!(ok && out.contains(": OK"), "{alg} {}: {out}", def.name);
             let from_cert = public_key_of(&["x509", "-noout", "-pubkey", "-in", path(&crt)]);
             let from_key = public_key_of(&["pkey", "-pubout", "-in", path(&key)]);
@@ -49,6 +69,11 @@ fn openssl_verifies_every_certificate_and_key() {
 fn a_foreign_certificate_fails_openssl_verify() {
     let a = Cluster::init(&["--encryption-algorithm", "ECDSA-P256"]);
     let b = Cluster::init(&["--encryption-algorithm", "ECDSA-P256"]);
-    let (ok, _) = openssl(&["verify", "-CAfile", path(&a.pki.join("ca.crt")), path(&b.pki.join("apiserver.crt"))]);
+    let (ok, _) = openssl(&[
+        "verify",
+        "-CAfile",
+        path(&a.pki.join("ca.crt")),
+        path(&b.pki.join("apiserver.crt")),
+    ]);
     assert!(!ok);
 }

@@ -13,7 +13,9 @@ use rustls::{
 use workspace_tests::{Cluster, block_on};
 
 fn certs(pem: &str) -> Vec<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<_, _>>().unwrap()
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 fn key(pem: &str) -> PrivateKeyDer<'static> {
@@ -37,10 +39,18 @@ struct Client {
 /// admin.conf as kube's own loader resolves it.
 fn admin_client(cluster: &Cluster) -> Client {
     let kc = kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig("admin.conf")).unwrap();
-    let config = block_on(kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())).unwrap();
-    assert_eq!(config.cluster_url.to_string(), "https://vip.example.com:6443/");
+    let config = block_on(kube::Config::from_custom_kubeconfig(
+        kc,
+        &kube::config::KubeConfigOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!(
+        config.cluster_url.to_string(),
+        "https://vip.example.com:6443/"
+    );
     let b64 = base64::engine::general_purpose::STANDARD;
-    let data = |s: &Option<String>| String::from_utf8(b64.decode(s.as_deref().unwrap()).unwrap()).unwrap();
+    let data =
+        |s: &Option<String>| String::from_utf8(b64.decode(s.as_deref().unwrap()).unwrap()).unwrap();
     let key_data = config.auth_info.client_key_data.as_ref().map(|s| {
         use secrecy::ExposeSecret as _;
         s.expose_secret().to_owned()
@@ -54,10 +64,21 @@ fn admin_client(cluster: &Cluster) -> Client {
 
 /// Runs a handshake in memory; on success returns the client certificate's CN and O as the
 /// server saw them (what kube-apiserver's x509 authenticator reads as user and groups).
-fn handshake(cluster: &Cluster, client: &Client, server_name: &str) -> Result<(String, Vec<String>), String> {
+fn handshake(
+    cluster: &Cluster,
+    client: &Client,
+    server_name: &str,
+) -> Result<(String, Vec<String>), String> {
     let server_cfg = ServerConfig::builder()
-        .with_client_cert_verifier(WebPkiClientVerifier::builder(roots(&cluster.pki_file("ca.crt"))).build().unwrap())
-        .with_single_cert(certs(&cluster.pki_file("apiserver.crt")), key(&cluster.pki_file("apiserver.key")))
+        .with_client_cert_verifier(
+            WebPkiClientVerifier::builder(roots(&cluster.pki_file("ca.crt")))
+                .build()
+                .unwrap(),
+        )
+        .with_single_cert(
+            certs(&cluster.pki_file("apiserver.crt")),
+            key(&cluster.pki_file("apiserver.key")),
+        )
         .unwrap();
     let mut client_roots = RootCertStore::empty();
     for der in &client.ca_der {
@@ -74,11 +95,13 @@ fn handshake(cluster: &Cluster, client: &Client, server_name: &str) -> Result<(S
         let mut buf = Vec::new();
         c.write_tls(&mut buf).unwrap();
         s.read_tls(&mut buf.as_slice()).unwrap();
-        s.process_new_packets().map_err(|e| format!("server: {e}"))?;
+        s.process_new_packets()
+            .map_err(|e| format!("server: {e}"))?;
         let mut buf = Vec::new();
         s.write_tls(&mut buf).unwrap();
         c.read_tls(&mut buf.as_slice()).unwrap();
-        c.process_new_packets().map_err(|e| format!("client: {e}"))?;
+        c.process_new_packets()
+            .map_err(|e| format!("client: {e}"))?;
         if !c.is_handshaking() && !s.is_handshaking() {
             let peer = s.peer_certificates().ok_or("no client certificate")?;
             let cert = pki_core::Certificate::from_der(peer[0].as_ref()).unwrap();
@@ -93,8 +116,15 @@ fn admin_conf_completes_mutual_tls_for_every_server_name() {
     for alg in ["ECDSA-P256", "RSA-2048"] {
         let cluster = Cluster::init(&["--encryption-algorithm", alg]);
         let client = admin_client(&cluster);
-        for name in ["kubernetes.default.svc", "vip.example.com", "10.0.0.10", "10.96.0.1", "cp1"] {
-            let (user, groups) = handshake(&cluster, &client, name).unwrap_or_else(|e| panic!("{alg} {name}: {e}"));
+        for name in [
+            "kubernetes.default.svc",
+            "vip.example.com",
+            "10.0.0.10",
+            "10.96.0.1",
+            "cp1",
+        ] {
+            let (user, groups) =
+                handshake(&cluster, &client, name).unwrap_or_else(|e| panic!("{alg} {name}: {e}"));
             assert_eq!(user, "kubernetes-admin");
             assert_eq!(groups, ["kubeadm:cluster-admins"]);
         }
