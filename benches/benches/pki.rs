@@ -36,6 +36,24 @@ fn keygen(c: &mut Criterion) {
     g.finish();
 }
 
+/// The alternatives for RSA key generation: aws-lc-rs (what pki-core uses) and the pure-Rust
+/// `rsa` crate (which DESIGN.md measured as faster once; its private-key operations are not
+/// constant time, RUSTSEC-2023-0071, so it could only ever be used to generate).
+fn keygen_backends(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keygen_backends");
+    g.sample_size(20);
+    g.bench_function("rsa2048_aws_lc_rs", |b| {
+        b.iter(|| black_box(PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap()))
+    });
+    g.bench_function("rsa2048_rsa_crate", |b| {
+        b.iter(|| {
+            let k: rsa::PrivateKey = rsa::Generate::generate();
+            black_box(k)
+        });
+    });
+    g.finish();
+}
+
 fn sign_leaf(c: &mut Criterion) {
     let mut g = c.benchmark_group("sign_client_cert");
     for (name, alg) in [
@@ -92,5 +110,5 @@ fn whole_tree(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, keygen, sign_leaf, whole_tree);
+criterion_group!(benches, keygen, keygen_backends, sign_leaf, whole_tree);
 criterion_main!(benches);

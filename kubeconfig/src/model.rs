@@ -426,7 +426,7 @@ mod tests {
             "https://vip.prod.example:6443"
         );
 
-        let mut broken = config.clone();
+        let mut broken = config;
         broken.as_kube_mut().current_context = Some("ghost-user".into());
         assert_eq!(
             broken.minify().unwrap_err().to_string(),

@@ -7,10 +7,15 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kubeconfig::{ClusterEntry, Kubeconfig, Secret};
-use pki_core::{CertSpec, CertificateAuthority, ClientIdentity, KeyAlgorithm, PrivateKey, Usage, Validity};
+use pki_core::{
+    CertSpec, CertificateAuthority, ClientIdentity, KeyAlgorithm, PrivateKey, Usage, Validity,
+};
 
 fn kubectl_available() -> bool {
-    match Command::new("kubectl").args(["version", "--client"]).output() {
+    match Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+    {
         Ok(_) => true,
         Err(e) => {
             println!("note: skipping, kubectl is not on PATH ({e})");
@@ -34,7 +39,11 @@ fn kubectl_view(args: &[&str], kubeconfig_env: Option<&str>) -> String {
         cmd.env("KUBECONFIG", env);
     }
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -50,7 +59,11 @@ fn fixture_ca() -> CertificateAuthority {
         sans: vec![],
         validity: Validity::kubeadm(now(), pki_core::CA_VALIDITY),
     };
-    CertificateAuthority::self_signed(&spec, PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap()).unwrap()
+    CertificateAuthority::self_signed(
+        &spec,
+        PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -60,8 +73,13 @@ fn kubectl_accepts_emitted_kubeconfigs() {
     }
     let ca = fixture_ca();
     let key = PrivateKey::generate(KeyAlgorithm::Rsa2048).unwrap();
-    let id = ClientIdentity { user: "alice".into(), groups: vec!["team-a".into(), "devs".into()] };
-    let cert = ca.issue_client(&id, &key, Validity::kubeadm(now(), pki_core::LEAF_VALIDITY)).unwrap();
+    let id = ClientIdentity {
+        user: "alice".into(),
+        groups: vec!["team-a".into(), "devs".into()],
+    };
+    let cert = ca
+        .issue_client(&id, &key, Validity::kubeadm(now(), pki_core::LEAF_VALIDITY))
+        .unwrap();
     let cluster = ClusterEntry {
         name: "prod".into(),
         server: "https://[fd00::10]:6443".parse().unwrap(),
@@ -75,14 +93,24 @@ fn kubectl_accepts_emitted_kubeconfigs() {
         Some("team-a"),
     )
     .unwrap();
-    let token_config = Kubeconfig::with_token(&cluster, "bot", Secret::from("abcdef.0123456789abcdef".to_owned()), None).unwrap();
+    let token_config = Kubeconfig::with_token(
+        &cluster,
+        "bot",
+        Secret::from("abcdef.0123456789abcdef".to_owned()),
+        None,
+    )
+    .unwrap();
 
-    for (name, config, user, namespace) in
-        [("cert.yaml", &cert_config, "alice", Some("team-a")), ("token.yaml", &token_config, "bot", None)]
-    {
+    for (name, config, user, namespace) in [
+        ("cert.yaml", &cert_config, "alice", Some("team-a")),
+        ("token.yaml", &token_config, "bot", None),
+    ] {
         let yaml = config.to_yaml().unwrap();
         let path = temp_file(name, &yaml);
-        let json = kubectl_view(&["--kubeconfig", path.to_str().unwrap(), "-o", "json"], None);
+        let json = kubectl_view(
+            &["--kubeconfig", path.to_str().unwrap(), "-o", "json"],
+            None,
+        );
         std::fs::remove_file(&path).unwrap();
 
         // kubectl's JSON is YAML too: read it back and compare with what was written.
@@ -113,7 +141,11 @@ fn kubectl_all_fields_round_trip() {
     let path = temp_file("all-fields.yaml", &emitted);
     let normalised = kubectl_view(&["--kubeconfig", path.to_str().unwrap()], None);
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(normalised, original, "a field was lost or changed; emitted:\n{}", &*emitted);
+    assert_eq!(
+        normalised, original,
+        "a field was lost or changed; emitted:\n{}",
+        &*emitted
+    );
 }
 
 #[test]
@@ -124,20 +156,27 @@ fn merge_and_minify_agree_with_kubectl() {
     let a = "apiVersion: v1\nkind: Config\ncurrent-context: ''\n\
              clusters: [{name: c1, cluster: {server: 'https://a:1'}}]\n\
              users: [{name: u, user: {token: from-a}}]\n\
-             contexts: [{name: x, context: {cluster: c1, user: u}}]\n";
-    let b = "apiVersion: v1\nkind: Config\ncurrent-context: y\n\
+             contexts: [{name: ctx-x, context: {cluster: c1, user: u}}]\n";
+    let b = "apiVersion: v1\nkind: Config\ncurrent-context: ctx-y\n\
              clusters: [{name: c1, cluster: {server: 'https://b:1'}}, {name: c2, cluster: {server: 'https://b:2'}}]\n\
              users: [{name: u, user: {token: from-b}}, {name: v, user: {token: v}}]\n\
-             contexts: [{name: y, context: {cluster: c2, user: v, namespace: ns}}, {name: x, context: {cluster: c2, user: v}}]\n";
+             contexts: [{name: ctx-y, context: {cluster: c2, user: v, namespace: ns}}, {name: ctx-x, context: {cluster: c2, user: v}}]\n";
     let pa = temp_file("merge-a.yaml", a);
     let pb = temp_file("merge-b.yaml", b);
     let env = format!("{}:{}", pa.display(), pb.display());
     let theirs_full = Kubeconfig::from_yaml(&kubectl_view(&["-o", "json"], Some(&env))).unwrap();
-    let theirs_min = Kubeconfig::from_yaml(&kubectl_view(&["--minify", "--flatten", "-o", "json"], Some(&env))).unwrap();
+    let theirs_min = Kubeconfig::from_yaml(&kubectl_view(
+        &["--minify", "--flatten", "-o", "json"],
+        Some(&env),
+    ))
+    .unwrap();
     std::fs::remove_file(&pa).unwrap();
     std::fs::remove_file(&pb).unwrap();
 
-    let ours = Kubeconfig::merge([Kubeconfig::from_yaml(a).unwrap(), Kubeconfig::from_yaml(b).unwrap()]);
+    let ours = Kubeconfig::merge([
+        Kubeconfig::from_yaml(a).unwrap(),
+        Kubeconfig::from_yaml(b).unwrap(),
+    ]);
     let ours_min = ours.minify().unwrap();
     // kubectl sorts by name; compare as sets of (name, server/user).
     let summary = |k: &Kubeconfig| {
@@ -145,31 +184,47 @@ fn merge_and_minify_agree_with_kubectl() {
         let mut clusters: Vec<_> = raw
             .clusters
             .iter()
-            .map(|c| (c.name.clone(), c.cluster.as_ref().and_then(|c| c.server.clone())))
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.cluster.as_ref().and_then(|c| c.server.clone()),
+                )
+            })
             .collect();
         let mut contexts: Vec<_> = raw
             .contexts
             .iter()
-            .map(|c| (c.name.clone(), c.context.as_ref().map(|c| (c.cluster.clone(), c.user.clone(), c.namespace.clone()))))
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.context
+                        .as_ref()
+                        .map(|c| (c.cluster.clone(), c.user.clone(), c.namespace.clone())),
+                )
+            })
             .collect();
         let mut users: Vec<_> = raw.auth_infos.iter().map(|u| u.name.clone()).collect();
         clusters.sort();
         contexts.sort();
         users.sort();
-        (k.current_context().map(str::to_owned), clusters, contexts, users)
+        (
+            k.current_context().map(str::to_owned),
+            clusters,
+            contexts,
+            users,
+        )
     };
     assert_eq!(summary(&ours), summary(&theirs_full));
     assert_eq!(summary(&ours_min), summary(&theirs_min));
-    // The first file's user `u` won.
-    let token = |k: &Kubeconfig, user: &str| {
+    // The first file's context `ctx-x` (user `u`, token `from-a`) won.
+    let token = |k: &Kubeconfig| {
         let mut k = k.clone();
-        k.as_kube_mut().current_context = Some("x".into());
-        let _ = user;
+        k.as_kube_mut().current_context = Some("ctx-x".into());
         match k.current().unwrap().credentials {
             kubeconfig::Credentials::Token(t) => t.expose_secret().to_owned(),
             other => panic!("unexpected {other:?}"),
         }
     };
-    assert_eq!(token(&ours, "u"), token(&theirs_full, "u"));
-    assert_eq!(token(&ours, "u"), "from-a");
+    assert_eq!(token(&ours), token(&theirs_full));
+    assert_eq!(token(&ours), "from-a");
 }
