@@ -12,7 +12,7 @@ use const_oid::{
     db::{rfc4519, rfc5280, rfc5912},
 };
 use der::{
-    Decode, Encode,
+    Decode, Encode, Tagged as _,
     asn1::{Any, Ia5StringRef, PrintableStringRef, Utf8StringRef},
 };
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -192,22 +192,7 @@ impl Certificate {
         let Some((_, SubjectAltName(names))) = self.extension::<SubjectAltName>() else {
             return Vec::new();
         };
-        names
-            .iter()
-            .filter_map(|n| match n {
-                GeneralName::DnsName(d) => Some(San::Dns(d.to_string())),
-                GeneralName::IpAddress(o) => match o.as_bytes().len() {
-                    4 => <[u8; 4]>::try_from(o.as_bytes())
-                        .ok()
-                        .map(|b| San::Ip(IpAddr::from(b))),
-                    16 => <[u8; 16]>::try_from(o.as_bytes())
-                        .ok()
-                        .map(|b| San::Ip(IpAddr::from(b))),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect()
+        sans_from_general_names(&names)
     }
 
     /// Whether the certificate is valid for `name`: a literal SAN (DNS case-insensitive), or a
@@ -342,6 +327,15 @@ impl Certificate {
     }
 }
 
+/// Whether a signature AlgorithmIdentifier's parameters are absent or NULL, the two encodings
+/// RFC 4055 (RSA) and RFC 5758 (ECDSA, where absent is required and NULL is a common encoder
+/// slip) leave room for. Anything else is a malformed or altered identifier.
+pub(crate) fn signature_parameters_ok(alg: &x509_cert::spki::AlgorithmIdentifierOwned) -> bool {
+    alg.parameters
+        .as_ref()
+        .is_none_or(|p| p.tag() == der::Tag::Null && p.value().is_empty())
+}
+
 /// Verifies `sig` over `msg` with the key in `spki`, for the signature algorithm `alg`.
 pub(crate) fn verify_signature(
     spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
@@ -424,6 +418,27 @@ pub(crate) fn verify_signature(
         }
         _ => Err(unsupported()),
     }
+}
+
+/// The DNS names and IP addresses among `names`, in order; other kinds of name (URIs, email
+/// addresses, …) and IP entries that are neither 4 nor 16 bytes are left out.
+pub(crate) fn sans_from_general_names(names: &[GeneralName]) -> Vec<San> {
+    names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DnsName(d) => Some(San::Dns(d.to_string())),
+            GeneralName::IpAddress(o) => match o.as_bytes().len() {
+                4 => <[u8; 4]>::try_from(o.as_bytes())
+                    .ok()
+                    .map(|b| San::Ip(IpAddr::from(b))),
+                16 => <[u8; 16]>::try_from(o.as_bytes())
+                    .ok()
+                    .map(|b| San::Ip(IpAddr::from(b))),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// The string values of every attribute `oid` in `name`, in order.

@@ -73,6 +73,20 @@ pub enum Error {
         /// Subject CN of the claimed issuer.
         issuer: String,
     },
+    /// A certificate signing request whose signature does not verify under the public key it
+    /// carries: it was altered after signing, or signed with another key.
+    #[error("the certificate request for {subject:?} is not signed by its own key")]
+    CsrNotSelfSigned {
+        /// Subject CN of the request.
+        subject: String,
+    },
+    /// A certificate signing request that decodes as DER but breaks a PKCS#10 rule this crate
+    /// relies on.
+    #[error("invalid certificate request: {reason}")]
+    InvalidCsr {
+        /// Why.
+        reason: &'static str,
+    },
     /// A signature algorithm this crate cannot verify.
     #[error("unsupported signature algorithm {oid}")]
     UnsupportedSignature {

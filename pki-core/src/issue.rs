@@ -317,7 +317,10 @@ fn random_serial() -> Result<[u8; 8], Error> {
     }
 }
 
-fn extension<T: Encode + AssociatedOid>(value: &T, critical: bool) -> Result<Extension, Error> {
+pub(crate) fn extension<T: Encode + AssociatedOid>(
+    value: &T,
+    critical: bool,
+) -> Result<Extension, Error> {
     Ok(Extension {
         extn_id: T::OID,
         critical,
@@ -407,7 +410,8 @@ pub(crate) fn normalize_sans(sans: &[San]) -> Vec<San> {
         .collect()
 }
 
-fn san_list(sans: &[San]) -> Result<Vec<GeneralName>, Error> {
+/// The SubjectAltName GeneralNames for `sans`, normalised by [`normalize_sans`].
+pub(crate) fn san_list(sans: &[San]) -> Result<Vec<GeneralName>, Error> {
     normalize_sans(sans)
         .into_iter()
         .map(|s| match s {

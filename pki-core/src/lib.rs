@@ -4,6 +4,7 @@
 
 mod cert;
 mod cluster;
+mod csr;
 mod error;
 mod issue;
 mod key;
@@ -14,6 +15,7 @@ mod san;
 // The public interface is:
 pub use cert::{Certificate, ExtKeyUsage};
 pub use cluster::{CertDef, CertId, ClusterConfig, Etcd, KUBEADM_CERTS, SanRule, Subject};
+pub use csr::Csr;
 pub use error::Error;
 pub use issue::{
     BACKDATE, CA_VALIDITY, CertSpec, CertificateAuthority, ClientIdentity, LEAF_VALIDITY, Usage,
