@@ -62,6 +62,110 @@ pub enum Error {
         /// One line per problem, naming the file.
         problems: Vec<String>,
     },
+    /// A guardrail refused the request (override with `--allow-privileged`).
+    #[error("refusing {what}: {why}")]
+    Refused {
+        /// What was refused.
+        what: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// No cluster configuration could be found.
+    #[error("no cluster configuration: {message}")]
+    NoCluster {
+        /// What was tried.
+        message: String,
+    },
+    /// The cluster configuration could not be loaded.
+    #[error("cannot load the cluster configuration from {source_name}")]
+    ClusterConfig {
+        /// Where it came from.
+        source_name: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The API server refused a call.
+    #[error("{what} failed: {} {} ({})", status.code, status.reason, status.message)]
+    Api {
+        /// The call, e.g. `get clusterrole/view`.
+        what: String,
+        /// The API server's answer.
+        status: Box<kube::core::Status>,
+    },
+    /// A Kubernetes API call failed before the API server answered (connection, TLS, decoding).
+    #[error("{what} failed")]
+    Transport {
+        /// The call.
+        what: String,
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A Kubernetes API call did not answer in time (after retries).
+    #[error("{what} timed out after {attempts} attempts")]
+    ApiTimeout {
+        /// The call.
+        what: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+    /// A role to bind does not exist.
+    #[error("{kind} {name:?} not found{}{}", namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default(), if close.is_empty() { String::new() } else { format!("; close names: {}", close.join(", ")) })]
+    UnknownRole {
+        /// ClusterRole or Role.
+        kind: String,
+        /// The name asked for.
+        name: String,
+        /// The namespace of a Role.
+        namespace: Option<String>,
+        /// Existing roles with similar names.
+        close: Vec<String>,
+    },
+    /// The CSR API did not give a usable certificate.
+    #[error("certificate signing request {name}: {message}")]
+    Csr {
+        /// The CSR object's name.
+        name: String,
+        /// What happened.
+        message: String,
+    },
+    /// The new credentials do not work as intended.
+    #[error("verification with the new credentials failed: {message}")]
+    Verify {
+        /// What failed.
+        message: String,
+    },
+    /// A tenant record is missing, damaged or conflicting.
+    #[error("tenant {user}: {message}")]
+    Record {
+        /// The tenant.
+        user: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A manifest could not be serialized.
+    #[error("cannot serialize a manifest: {message}")]
+    Manifest {
+        /// The serializer's message.
+        message: String,
+    },
+    /// A file that would be overwritten exists.
+    #[error("{} already exists", path.display())]
+    Exists {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A failure after changes were made; those changes were undone.
+    #[error("{cause}\n  rolled back: {}{}", if undone.is_empty() { "nothing to undo".to_owned() } else { undone.join(", ") }, if failed.is_empty() { String::new() } else { format!("\n  could NOT undo (remove by hand): {}", failed.join(", ")) })]
+    RolledBack {
+        /// The original failure.
+        cause: Box<Error>,
+        /// What was undone.
+        undone: Vec<String>,
+        /// What could not be undone.
+        failed: Vec<String>,
+    },
     /// A PKI error.
     #[error(transparent)]
     Pki(#[from] pki_core::Error),
@@ -74,7 +178,9 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage { .. } => ExitCodes::USAGE,
+            Self::Usage { .. } | Self::Refused { .. } => ExitCodes::USAGE,
+            Self::Exists { .. } => ExitCodes::INCONSISTENT,
+            Self::RolledBack { cause, .. } => cause.exit_code(),
             Self::Pki(e) if is_input_error(e) => ExitCodes::USAGE,
             Self::Inconsistent { .. } => ExitCodes::INCONSISTENT,
             Self::Locked { .. } => ExitCodes::LOCKED,
@@ -90,7 +196,29 @@ impl Error {
             }
             Self::Locked { .. } => Some("wait for the other run to finish; the lock is released when it exits".into()),
             Self::Inconsistent { .. } => Some("fix or remove the files named above, or pass the flags the existing PKI was made with".into()),
+            Self::Refused { .. } => Some("pass --allow-privileged if this is really intended; prefer binding RBAC roles to the user name".into()),
+            Self::NoCluster { .. } => Some("pass --kubeconfig FILE (or set KUBECONFIG), or use --offline to write files only".into()),
+            Self::Exists { .. } => Some("remove it, choose another -o/--output, or pass --force to replace it".into()),
+            Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
+            Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
+            Self::RolledBack { cause, .. } => cause.hint(),
             _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// Wraps a kube error with the call that failed.
+    pub(crate) fn kube(what: impl Into<String>, source: kube::Error) -> Self {
+        match source {
+            kube::Error::Api(status) => Self::Api {
+                what: what.into(),
+                status,
+            },
+            source => Self::Transport {
+                what: what.into(),
+                source,
+            },
         }
     }
 }

@@ -178,6 +178,11 @@ pub fn replace_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Er
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(write_err(dir))

@@ -1,0 +1,271 @@
+//! Minting a tenant's credentials — a key and certificate from the local cluster CA or the CSR
+//! API, or a token — and the kubeconfig around them.
+
+use std::{
+    path::Path,
+    time::{Duration, SystemTime},
+};
+
+use kubeconfig::{ClusterEntry, Kubeconfig, Secret, ServerUrl};
+use pki_core::{
+    Certificate, CertificateAuthority, ClientIdentity, Csr, KeyAlgorithm, PrivateKey, San, Validity,
+};
+use sha2::Digest as _;
+
+use crate::{
+    Error,
+    cluster::{CLIENT_SIGNER, Cluster, CsrRequest, Resolved},
+    tenant::{CredentialRecord, Tenant},
+};
+
+/// Tenants with a certificate longer than this get a warning.
+pub const LONG_TTL: Duration = Duration::from_secs(365 * 86_400);
+/// How far below the requested lifetime a CSR-API certificate may end (the signer backdates
+/// NotBefore by 5 minutes and counts the lifetime from there).
+const CSR_SLACK: Duration = Duration::from_secs(10 * 60);
+
+/// Who signs a tenant's certificate.
+#[derive(Clone, Debug)]
+pub enum Signer<'a> {
+    /// The cluster CA's key in this directory.
+    Local {
+        /// `--cert-dir`.
+        cert_dir: &'a Path,
+    },
+    /// The Kubernetes CSR API.
+    CsrApi {
+        /// Approve the request ourselves.
+        approve: bool,
+        /// How long to wait for issuance.
+        timeout: Duration,
+        /// How often to look.
+        poll: Duration,
+    },
+}
+
+/// A freshly minted key and certificate.
+pub struct Minted {
+    /// The tenant's private key.
+    pub key: PrivateKey,
+    /// The tenant's certificate.
+    pub cert: Certificate,
+    /// The record entry.
+    pub record: CredentialRecord,
+    /// Things the user should know (a lifetime capped at the CA's expiry).
+    pub warnings: Vec<String>,
+}
+
+/// Loads the cluster CA (`ca.crt` + `ca.key`) from `cert_dir` and checks it is in date.
+pub fn load_ca(cert_dir: &Path, now: SystemTime) -> Result<CertificateAuthority, Error> {
+    let read = |name: &str| {
+        let path = cert_dir.join(name);
+        std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })
+    };
+    let cert_pem = read("ca.crt")?;
+    let key_pem = read("ca.key")?;
+    let ca = CertificateAuthority::from_pem(&cert_pem, &key_pem)?;
+    ca.check_valid_at(now)?;
+    Ok(ca)
+}
+
+/// Mints a key and a client certificate for `tenant` from the local CA, capped at the CA's own
+/// expiry.
+pub fn mint_local(
+    ca: &CertificateAuthority,
+    tenant: &Tenant,
+    algorithm: KeyAlgorithm,
+    ttl: Duration,
+    now: SystemTime,
+) -> Result<Minted, Error> {
+    let key = PrivateKey::generate(algorithm)?;
+    let validity = Validity::kubeadm(now, ttl);
+    let ca_end = ca.certificate().not_after();
+    let mut warnings = Vec::new();
+    if validity.not_after > ca_end {
+        warnings.push(format!(
+            "the certificate ends with the CA on {} instead of after {}",
+            crate::tenant::rfc3339(ca_end),
+            humanize(ttl)
+        ));
+    }
+    let cert = ca.issue_client(&identity(tenant), &key, validity.capped_at(ca_end))?;
+    Ok(Minted {
+        record: CredentialRecord::certificate(&cert, "local"),
+        key,
+        cert,
+        warnings,
+    })
+}
+
+/// Mints a key and has the CSR API sign it; checks that the certificate is for this key and
+/// identity and lasts as long as asked.
+pub async fn mint_csr(
+    cluster: &Cluster,
+    tenant: &Tenant,
+    algorithm: KeyAlgorithm,
+    ttl: Duration,
+    approve: bool,
+    timeout: Duration,
+    poll: Duration,
+    now: SystemTime,
+) -> Result<Minted, Error> {
+    if ttl < Duration::from_secs(600) {
+        return Err(Error::Usage {
+            flag: "--ttl",
+            message: "the CSR API needs at least 10m (expirationSeconds >= 600)".into(),
+        });
+    }
+    let key = PrivateKey::generate(algorithm)?;
+    let csr = Csr::build(&key, tenant.user(), tenant.groups(), &[] as &[San])?;
+    let fingerprint: String = sha2::Sha256::digest(key.public_key_der()?)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = format!("tenantctl-{}-{}", tenant.slug(), &fingerprint[..10]);
+    let pem = cluster
+        .sign_csr(&CsrRequest {
+            name: &name,
+            csr_pem: &csr.to_pem(),
+            ttl,
+            approve,
+            timeout,
+            poll,
+        })
+        .await?;
+    let bad = |message: String| Error::Csr {
+        name: name.clone(),
+        message,
+    };
+    let cert = Certificate::from_pem(&pem)
+        .map_err(|e| bad(format!("the issued certificate does not parse: {e}")))?;
+    if !cert.matches_key(&key)? {
+        return Err(bad("the issued certificate is for another key".into()));
+    }
+    if cert.common_name().as_deref() != Some(tenant.user())
+        || cert.organizations() != tenant.groups()
+    {
+        return Err(bad(format!(
+            "the issued certificate names {:?} {:?}, not the tenant",
+            cert.common_name(),
+            cert.organizations()
+        )));
+    }
+    let wanted = now + ttl;
+    if cert.not_after() + CSR_SLACK < wanted {
+        let got = cert
+            .not_after()
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO);
+        return Err(bad(format!(
+            "the signer issued {} instead of the {} asked (kube-controller-manager --cluster-signing-duration caps it); ask for a shorter --ttl",
+            humanize(got),
+            humanize(ttl)
+        )));
+    }
+    Ok(Minted {
+        record: CredentialRecord::certificate(&cert, CLIENT_SIGNER),
+        key,
+        cert,
+        warnings: Vec::new(),
+    })
+}
+
+/// A client-certificate kubeconfig for `tenant`.
+pub fn cert_kubeconfig(
+    cluster: &ClusterEntry,
+    tenant: &Tenant,
+    minted: &Minted,
+    namespace: Option<&str>,
+) -> Result<Kubeconfig, Error> {
+    let key_pem = minted.key.secret_pem()?;
+    Ok(Kubeconfig::with_client_certificate(
+        cluster,
+        tenant.user(),
+        &minted.cert.to_pem(),
+        Secret::new(key_pem),
+        namespace,
+    )?)
+}
+
+/// The cluster half of the tenant's kubeconfig: name, server and CA from the admin kubeconfig,
+/// `--server` overriding the server; the CA from `ca_fallback` when the kubeconfig has none.
+pub fn cluster_entry(
+    resolved: Option<&Resolved>,
+    server: Option<&ServerUrl>,
+    ca_fallback: Option<&Certificate>,
+) -> Result<ClusterEntry, Error> {
+    let name = resolved.map_or_else(|| "kubernetes".to_owned(), |r| r.cluster_name.clone());
+    let server = match (server, resolved) {
+        (Some(s), _) => s.clone(),
+        (None, Some(r)) => {
+            let url = r.config.cluster_url.to_string();
+            url.trim_end_matches('/').parse()?
+        }
+        (None, None) => {
+            return Err(Error::Usage {
+                flag: "--server",
+                message: "no admin kubeconfig to take the API server URL from; pass --server https://HOST:6443".into(),
+            });
+        }
+    };
+    let ca_pem = match resolved.and_then(|r| r.config.root_cert.as_ref()) {
+        Some(ders) if !ders.is_empty() => ders
+            .iter()
+            .map(|der| Certificate::from_der(der).map(|c| c.to_pem()))
+            .collect::<Result<String, _>>()?,
+        _ => ca_fallback
+            .map(Certificate::to_pem)
+            .ok_or_else(|| Error::Usage {
+                flag: "--kubeconfig",
+                message: "the cluster CA is unknown: the kubeconfig embeds none and there is no --cert-dir ca.crt".into(),
+            })?,
+    };
+    Ok(ClusterEntry {
+        name,
+        server,
+        ca_pem,
+    })
+}
+
+/// When `<cert_dir>/apiserver.crt` is readable, a warning if the server's host is not among its
+/// SANs (clients would then fail the TLS handshake).
+pub fn san_warning(cert_dir: &Path, server: &ServerUrl) -> Option<String> {
+    let pem = std::fs::read_to_string(cert_dir.join("apiserver.crt")).ok()?;
+    let cert = Certificate::from_pem(&pem).ok()?;
+    let host = server.host().trim_start_matches('[').trim_end_matches(']');
+    let san = match host.parse() {
+        Ok(ip) => San::Ip(ip),
+        Err(_) => San::Dns(host.to_owned()),
+    };
+    (!cert.covers(&san)).then(|| {
+        format!(
+            "{host} is not among the API server certificate's SANs ({}): clients will fail TLS verification; add it with `tenantctl pki renew apiserver --add-san {host}`",
+            cert.sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 86_400 && s % 86_400 == 0 {
+        format!("{}d", s / 86_400)
+    } else if s >= 3600 && s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s >= 86_400 {
+        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
+    } else if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else if s >= 3600 {
+        format!("{}h{}m", s / 3600, (s % 3600) / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn identity(tenant: &Tenant) -> ClientIdentity {
+    ClientIdentity {
+        user: tenant.user().to_owned(),
+        groups: tenant.groups().to_vec(),
+    }
+}

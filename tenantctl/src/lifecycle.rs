@@ -1,0 +1,528 @@
+//! The tenant lifecycle around `create`: list, show, renew, revoke. Everything is read from the
+//! records in the cluster; nothing local is needed.
+
+use std::{
+    io::Write,
+    time::{Duration, SystemTime},
+};
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kubeconfig::{ClusterEntry, Kubeconfig};
+use pki_core::KeyAlgorithm;
+
+use crate::{
+    Error,
+    cli::{Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
+    cluster::{CLIENT_SIGNER, Cluster},
+    create::{connect, default_output, delete_binding, write_secret},
+    credentials::{self, humanize},
+    say,
+    tenant::{AuthKind, Binding, CredentialRecord, Tenant, TenantRecord, rfc3339},
+};
+
+/// `tenantctl list`.
+pub(crate) fn list(args: &ListArgs, out: &mut impl Write) -> Result<(), Error> {
+    crate::block_on(async {
+        let cluster = connect_cluster(&args.cluster).await?.0;
+        let records = cluster.records().await?;
+        print_list(&records, args.output, args.expiring, SystemTime::now(), out)
+    })
+}
+
+/// Prints records as a table, JSON or YAML; `expiring` keeps those whose current credential
+/// ends within it.
+pub fn print_list(
+    records: &[TenantRecord],
+    format: Format,
+    expiring: Option<Duration>,
+    now: SystemTime,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let selected: Vec<&TenantRecord> = records
+        .iter()
+        .filter(|r| match expiring {
+            None => true,
+            Some(within) => {
+                r.revoked.is_none()
+                    && r.current_credential()
+                        .and_then(CredentialRecord::expires)
+                        .is_some_and(|end| end <= now + within)
+            }
+        })
+        .collect();
+    match format {
+        Format::Json => say!(out, "{}", to_json(&selected)?),
+        Format::Yaml => say!(out, "{}", to_yaml(&selected)?.trim_end()),
+        Format::Table => {
+            let mut rows = vec![[
+                "USER".to_owned(),
+                "AUTH".into(),
+                "GROUPS".into(),
+                "ROLES".into(),
+                "NAMESPACE".into(),
+                "SIGNER".into(),
+                "EXPIRES".into(),
+                "RESIDUAL".into(),
+                "STATUS".into(),
+            ]];
+            for r in &selected {
+                let cred = r.current_credential();
+                rows.push([
+                    r.user.clone(),
+                    r.auth.to_string(),
+                    dash(r.groups.join(",")),
+                    r.roles
+                        .iter()
+                        .map(|x| x.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    r.namespace.clone().unwrap_or_else(|| "(cluster)".into()),
+                    cred.map_or_else(|| "-".into(), |c| c.signer.clone()),
+                    cred.map_or_else(|| "-".into(), |c| c.not_after.clone()),
+                    cred.and_then(CredentialRecord::expires)
+                        .map_or_else(|| "-".into(), |end| residual(end, now)),
+                    r.status().into(),
+                ]);
+            }
+            if selected.is_empty() {
+                say!(
+                    out,
+                    "No tenants{}.",
+                    if expiring.is_some() {
+                        " expiring in that window"
+                    } else {
+                        ""
+                    }
+                );
+                return Ok(());
+            }
+            print_table(&rows, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// `tenantctl show USER`.
+pub(crate) fn show(args: &ShowArgs, out: &mut impl Write) -> Result<(), Error> {
+    crate::block_on(async {
+        let cluster = connect_cluster(&args.cluster).await?.0;
+        let record = find(&cluster, &args.user).await?;
+        print_record(&record, args.output, SystemTime::now(), out)
+    })
+}
+
+/// Prints one record.
+pub fn print_record(
+    r: &TenantRecord,
+    format: Format,
+    now: SystemTime,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    match format {
+        Format::Json => say!(out, "{}", to_json(r)?),
+        Format::Yaml => say!(out, "{}", to_yaml(r)?.trim_end()),
+        Format::Table => {
+            say!(out, "User:        {}", r.user);
+            say!(
+                out,
+                "Status:      {}{}",
+                r.status(),
+                r.revoked
+                    .as_ref()
+                    .map(|t| format!(" (revoked {t})"))
+                    .unwrap_or_default()
+            );
+            say!(out, "Auth:        {}", r.auth);
+            say!(out, "Groups:      {}", dash(r.groups.join(", ")));
+            say!(
+                out,
+                "Namespace:   {}{}",
+                r.namespace.as_deref().unwrap_or("(cluster-wide)"),
+                if r.created_namespace {
+                    " (created by tenantctl)"
+                } else {
+                    ""
+                }
+            );
+            if let Some(sa) = &r.service_account {
+                say!(out, "ServiceAccount: {sa}");
+            }
+            say!(out, "Created:     {}", r.created);
+            say!(out, "Bindings:");
+            for b in &r.bindings {
+                say!(
+                    out,
+                    "  {}/{}{} -> {}",
+                    b.kind,
+                    b.name,
+                    b.namespace
+                        .as_ref()
+                        .map(|n| format!(" in {n}"))
+                        .unwrap_or_default(),
+                    b.role
+                );
+            }
+            say!(out, "Credentials:");
+            for c in &r.credentials {
+                let state = match (&c.revoked, c.expires()) {
+                    (Some(t), _) => format!("revoked {t}"),
+                    (None, Some(end)) if end <= now => "expired".into(),
+                    (None, Some(end)) => format!("valid, {} left", residual(end, now)),
+                    (None, None) => "unknown expiry".into(),
+                };
+                say!(
+                    out,
+                    "  {} by {}{}{}  {} .. {}  [{state}]",
+                    c.kind,
+                    c.signer,
+                    c.serial
+                        .as_ref()
+                        .map(|s| format!("  serial {s}"))
+                        .unwrap_or_default(),
+                    c.sha256
+                        .as_ref()
+                        .map(|s| format!("  sha256 {s}"))
+                        .unwrap_or_default(),
+                    c.not_before,
+                    c.not_after
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `tenantctl renew USER`.
+pub(crate) fn renew(args: &RenewArgs, out: &mut impl Write) -> Result<(), Error> {
+    crate::block_on(async {
+        let (cluster, resolved) = connect_cluster(&args.cluster).await?;
+        let ca_fallback = std::fs::read_to_string(args.cert_dir.join("ca.crt"))
+            .ok()
+            .and_then(|pem| pki_core::Certificate::from_pem(&pem).ok());
+        let entry = credentials::cluster_entry(
+            Some(&resolved),
+            args.server.as_ref(),
+            ca_fallback.as_ref(),
+        )?;
+        renew_online(&cluster, &entry, args, out).await
+    })
+}
+
+/// The renew flow on any client: a new key and certificate (or token) with the recorded
+/// identity, the kubeconfig replaced atomically, the record updated. Bindings are not touched.
+pub async fn renew_online(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    args: &RenewArgs,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let now = SystemTime::now();
+    let mut record = find(cluster, &args.user).await?;
+    if let Some(t) = &record.revoked {
+        return Err(Error::Record {
+            user: record.user.clone(),
+            message: format!("was revoked {t}; create it again instead"),
+        });
+    }
+    let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
+    let ns = record.namespace.clone();
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&tenant, "kubeconfig"));
+    let previous = record.clone();
+    let current = record.current_credential().cloned();
+    let (kubeconfig, credential): (Kubeconfig, CredentialRecord) = match record.auth {
+        AuthKind::Cert => {
+            let algorithm = match (
+                args.key_algorithm,
+                current.as_ref().and_then(|c| c.key_algorithm.as_deref()),
+            ) {
+                (Some(a), _) => a,
+                (None, Some(a)) => a.parse::<KeyAlgorithm>()?,
+                (None, None) => KeyAlgorithm::EcdsaP256,
+            };
+            let signer = args
+                .signer
+                .unwrap_or(match current.as_ref().map(|c| c.signer.as_str()) {
+                    Some(CLIENT_SIGNER) => SignerKind::Csr,
+                    _ => SignerKind::Local,
+                });
+            let minted = match signer {
+                SignerKind::Local => {
+                    let ca = credentials::load_ca(&args.cert_dir, now)?;
+                    credentials::mint_local(&ca, &tenant, algorithm, args.ttl, now)?
+                }
+                SignerKind::Csr => {
+                    credentials::mint_csr(
+                        cluster,
+                        &tenant,
+                        algorithm,
+                        args.ttl,
+                        args.approve,
+                        args.csr_timeout,
+                        Duration::from_secs(1),
+                        now,
+                    )
+                    .await?
+                }
+            };
+            for w in &minted.warnings {
+                say!(out, "warning: {w}");
+            }
+            say!(
+                out,
+                "[cert] new {algorithm} key and certificate for CN={}: serial {}, valid until {}",
+                tenant.user(),
+                minted.record.serial.as_deref().unwrap_or(""),
+                minted.record.not_after
+            );
+            (
+                credentials::cert_kubeconfig(entry, &tenant, &minted, ns.as_deref())?,
+                minted.record,
+            )
+        }
+        AuthKind::Token => {
+            let ns = ns.clone().ok_or_else(|| Error::Record {
+                user: record.user.clone(),
+                message: "token tenant without a namespace".into(),
+            })?;
+            let (token, expires) = cluster.request_token(&ns, tenant.user(), args.ttl).await?;
+            say!(
+                out,
+                "[token] new bound token for serviceaccount/{} in {ns}, valid until {}",
+                tenant.user(),
+                rfc3339(expires)
+            );
+            (
+                Kubeconfig::with_token(entry, tenant.user(), token, Some(&ns))?,
+                CredentialRecord::token(now, expires),
+            )
+        }
+    };
+    record.credentials.push(credential);
+    cluster.save_record(&tenant, &record).await?;
+    let yaml = kubeconfig.to_yaml()?;
+    if let Err(e) = write_secret(&output, yaml.as_bytes(), true) {
+        // The record must not list a credential nobody received.
+        let _ = cluster.save_record(&tenant, &previous).await;
+        return Err(e);
+    }
+    say!(
+        out,
+        "wrote {} (bindings unchanged: {})",
+        output.display(),
+        record
+            .roles
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(c) = current.filter(|c| c.kind == AuthKind::Cert) {
+        say!(
+            out,
+            "note: the previous certificate (serial {}) stays valid until {}; Kubernetes cannot revoke it",
+            c.serial.as_deref().unwrap_or("?"),
+            c.not_after
+        );
+    }
+    Ok(())
+}
+
+/// `tenantctl revoke USER`.
+pub(crate) fn revoke(args: &RevokeArgs, out: &mut impl Write) -> Result<(), Error> {
+    crate::block_on(async {
+        let cluster = connect_cluster(&args.cluster).await?.0;
+        revoke_online(&cluster, &args.user, out).await
+    })
+}
+
+/// The revoke flow on any client: delete the bindings and the ServiceAccount, mark the record
+/// revoked, and say plainly what still authenticates and what still grants access.
+pub async fn revoke_online(
+    cluster: &Cluster,
+    user: &str,
+    out: &mut impl Write,
+) -> Result<(), Error> {
+    let now = SystemTime::now();
+    let mut record = find(cluster, user).await?;
+    let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
+    for b in &record.bindings {
+        let binding = binding_stub(b);
+        delete_binding(cluster, &binding).await?;
+        say!(
+            out,
+            "{}/{}{} deleted",
+            b.kind.to_lowercase(),
+            b.name,
+            b.namespace
+                .as_ref()
+                .map(|n| format!(" in {n}"))
+                .unwrap_or_default()
+        );
+    }
+    if let (Some(sa), Some(ns)) = (&record.service_account, &record.namespace) {
+        cluster.delete_namespaced::<ServiceAccount>(ns, sa).await?;
+        say!(
+            out,
+            "serviceaccount/{sa} in {ns} deleted: its bound tokens stop working now"
+        );
+    }
+    let stamp = rfc3339(now);
+    record.revoked.get_or_insert(stamp.clone());
+    for c in &mut record.credentials {
+        c.revoked.get_or_insert(stamp.clone());
+    }
+    cluster.save_record(&tenant, &record).await?;
+    say!(
+        out,
+        "tenant {} marked revoked in configmap/{}",
+        record.user,
+        tenant.record_name()
+    );
+    if record.created_namespace {
+        say!(
+            out,
+            "note: namespace {} (created for this tenant) is kept; delete it yourself if its contents can go",
+            record.namespace.as_deref().unwrap_or_default()
+        );
+    }
+    let live: Vec<&CredentialRecord> = record
+        .credentials
+        .iter()
+        .filter(|c| c.kind == AuthKind::Cert && c.expires().is_some_and(|end| end > now))
+        .collect();
+    if !live.is_empty() {
+        say!(
+            out,
+            "WARNING: Kubernetes cannot revoke client certificates. These still authenticate as {}{} until they expire:",
+            record.user,
+            if record.groups.is_empty() {
+                String::new()
+            } else {
+                format!(" with groups {}", record.groups.join(", "))
+            }
+        );
+        for c in &live {
+            say!(
+                out,
+                "  serial {}  sha256 {}  until {}",
+                c.serial.as_deref().unwrap_or("?"),
+                c.sha256.as_deref().unwrap_or("?"),
+                c.not_after
+            );
+        }
+        let grants = cluster
+            .bindings_granting(&record.user, &record.groups)
+            .await?;
+        if grants.is_empty() {
+            say!(
+                out,
+                "No binding grants anything to {} or its groups any more (only what every authenticated user may do).",
+                record.user
+            );
+        } else {
+            say!(
+                out,
+                "These bindings still grant to {} or its groups; remove them, or rotate the CA, to cut access now:",
+                record.user
+            );
+            for g in grants {
+                say!(out, "  {g}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn find(cluster: &Cluster, user: &str) -> Result<TenantRecord, Error> {
+    let tenant = Tenant::new(user, &[], AuthKind::Cert, true)
+        .or_else(|_| Tenant::new(user, &[], AuthKind::Token, true))?;
+    cluster.record(&tenant).await?.ok_or_else(|| Error::Record {
+        user: user.to_owned(),
+        message: format!(
+            "no such tenant (no configmap/{} in {})",
+            tenant.record_name(),
+            cluster.record_namespace()
+        ),
+    })
+}
+
+async fn connect_cluster(
+    args: &crate::ClusterArgs,
+) -> Result<(Cluster, crate::cluster::Resolved), Error> {
+    let resolved = args.access().resolve().await?;
+    let client = connect(&resolved.config)?;
+    Ok((Cluster::new(client, &args.record_namespace), resolved))
+}
+
+fn binding_stub(b: &crate::tenant::BindingRef) -> Binding {
+    use k8s_openapi::{
+        api::rbac::v1::{ClusterRoleBinding, RoleBinding},
+        apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    };
+    let metadata = ObjectMeta {
+        name: Some(b.name.clone()),
+        namespace: b.namespace.clone(),
+        ..ObjectMeta::default()
+    };
+    match &b.namespace {
+        Some(_) => Binding::Namespaced(RoleBinding {
+            metadata,
+            ..RoleBinding::default()
+        }),
+        None => Binding::Cluster(ClusterRoleBinding {
+            metadata,
+            ..ClusterRoleBinding::default()
+        }),
+    }
+}
+
+fn residual(end: SystemTime, now: SystemTime) -> String {
+    match end.duration_since(now) {
+        Ok(d) if d.as_secs() >= 86_400 => format!("{}d", d.as_secs() / 86_400),
+        Ok(d) if d.as_secs() >= 3600 => format!("{}h", d.as_secs() / 3600),
+        Ok(d) => {
+            humanize(Duration::from_secs(d.as_secs().max(1) / 60 * 60 + 60)).replace("60s", "1m")
+        }
+        Err(_) => "expired".into(),
+    }
+}
+
+fn dash(s: String) -> String {
+    if s.is_empty() { "-".into() } else { s }
+}
+
+fn print_table<const N: usize>(rows: &[[String; N]], out: &mut impl Write) -> Result<(), Error> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        say!(out, "{}", line.trim_end());
+    }
+    Ok(())
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Manifest {
+        message: e.to_string(),
+    })
+}
+
+fn to_yaml(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_saphyr::to_string(value).map_err(|e| Error::Manifest {
+        message: e.to_string(),
+    })
+}
