@@ -85,20 +85,17 @@ impl Access {
     /// `/etc/kubernetes/admin.conf`, in that order; then the in-cluster configuration (inside a
     /// pod). Reads files only; no network.
     pub async fn resolve(&self) -> Result<Resolved, Error> {
-        let (kubeconfig, source) = match self.find()? {
-            Some(found) => found,
-            None => {
-                let config = kube::Config::incluster().map_err(|e| Error::NoCluster {
-                    message: format!(
-                        "no --kubeconfig, KUBECONFIG, ~/.kube/config or /etc/kubernetes/admin.conf, and not in a pod ({e})"
-                    ),
-                })?;
-                return Ok(Resolved {
-                    config,
-                    cluster_name: "kubernetes".into(),
-                    source: "in-cluster service account".into(),
-                });
-            }
+        let Some((kubeconfig, source)) = self.find()? else {
+            let config = kube::Config::incluster().map_err(|e| Error::NoCluster {
+                message: format!(
+                    "no --kubeconfig, KUBECONFIG, ~/.kube/config or /etc/kubernetes/admin.conf, and not in a pod ({e})"
+                ),
+            })?;
+            return Ok(Resolved {
+                config,
+                cluster_name: "kubernetes".into(),
+                source: "in-cluster service account".into(),
+            });
         };
         let options = KubeConfigOptions {
             context: self.context.clone(),
@@ -491,7 +488,7 @@ impl Cluster {
         })?;
         let expires = status
             .expiration_timestamp
-            .and_then(|t| SystemTime::try_from(t.0).ok())
+            .map(|t| SystemTime::from(t.0))
             .ok_or_else(|| Error::Verify {
                 message: format!("{what}: no usable expirationTimestamp"),
             })?;
@@ -514,7 +511,7 @@ impl Cluster {
         let matches = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
             subjects.iter().flatten().any(|s| {
                 (s.kind == "User" && s.name == user)
-                    || (s.kind == "Group" && groups.iter().any(|g| *g == s.name))
+                    || (s.kind == "Group" && groups.contains(&s.name))
             })
         };
         let mut found = Vec::new();

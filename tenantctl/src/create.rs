@@ -125,11 +125,11 @@ pub(crate) fn run(args: &CreateArgs, out: &mut impl Write) -> Result<(), Error> 
             SignerKind::Local => credentials::Signer::Local {
                 cert_dir: &args.cert_dir,
             },
-            SignerKind::Csr => credentials::Signer::CsrApi {
+            SignerKind::Csr => credentials::Signer::CsrApi(credentials::CsrOptions {
                 approve: args.approve,
                 timeout: args.csr_timeout,
                 poll: Duration::from_secs(1),
-            },
+            }),
         };
         say!(out, "Using the cluster from {}", resolved.source);
         create_online(
@@ -419,19 +419,13 @@ async fn mint(
             let ca = credentials::load_ca(cert_dir, now)?;
             credentials::mint_local(&ca, &plan.tenant, plan.key_algorithm, plan.ttl, now)
         }
-        credentials::Signer::CsrApi {
-            approve,
-            timeout,
-            poll,
-        } => {
+        credentials::Signer::CsrApi(options) => {
             credentials::mint_csr(
                 cluster,
                 &plan.tenant,
                 plan.key_algorithm,
                 plan.ttl,
-                *approve,
-                *timeout,
-                *poll,
+                *options,
                 now,
             )
             .await
@@ -618,7 +612,7 @@ fn signer_name(signer: &credentials::Signer<'_>) -> String {
         credentials::Signer::Local { cert_dir } => {
             format!("the cluster CA in {}", cert_dir.display())
         }
-        credentials::Signer::CsrApi { .. } => format!("the CSR API ({})", cluster::CLIENT_SIGNER),
+        credentials::Signer::CsrApi(_) => format!("the CSR API ({})", cluster::CLIENT_SIGNER),
     }
 }
 

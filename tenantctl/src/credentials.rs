@@ -33,14 +33,18 @@ pub enum Signer<'a> {
         cert_dir: &'a Path,
     },
     /// The Kubernetes CSR API.
-    CsrApi {
-        /// Approve the request ourselves.
-        approve: bool,
-        /// How long to wait for issuance.
-        timeout: Duration,
-        /// How often to look.
-        poll: Duration,
-    },
+    CsrApi(CsrOptions),
+}
+
+/// How to use the CSR API.
+#[derive(Clone, Copy, Debug)]
+pub struct CsrOptions {
+    /// Approve the request ourselves.
+    pub approve: bool,
+    /// How long to wait for issuance.
+    pub timeout: Duration,
+    /// How often to look.
+    pub poll: Duration,
 }
 
 /// A freshly minted key and certificate.
@@ -104,9 +108,7 @@ pub async fn mint_csr(
     tenant: &Tenant,
     algorithm: KeyAlgorithm,
     ttl: Duration,
-    approve: bool,
-    timeout: Duration,
-    poll: Duration,
+    options: CsrOptions,
     now: SystemTime,
 ) -> Result<Minted, Error> {
     if ttl < Duration::from_secs(600) {
@@ -127,9 +129,9 @@ pub async fn mint_csr(
             name: &name,
             csr_pem: &csr.to_pem(),
             ttl,
-            approve,
-            timeout,
-            poll,
+            approve: options.approve,
+            timeout: options.timeout,
+            poll: options.poll,
         })
         .await?;
     let bad = |message: String| Error::Csr {
@@ -155,7 +157,9 @@ pub async fn mint_csr(
         let got = cert
             .not_after()
             .duration_since(now)
-            .unwrap_or(Duration::ZERO);
+            .map_or(Duration::ZERO, |d| {
+                Duration::from_secs((d.as_secs() + 30) / 60 * 60)
+            });
         return Err(bad(format!(
             "the signer issued {} instead of the {} asked (kube-controller-manager --cluster-signing-duration caps it); ask for a shorter --ttl",
             humanize(got),
@@ -248,13 +252,13 @@ pub fn san_warning(cert_dir: &Path, server: &ServerUrl) -> Option<String> {
 /// `30d`, `12h`, `90m`, `45s`.
 pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 86_400 && s % 86_400 == 0 {
+    if s >= 86_400 && s.is_multiple_of(86_400) {
         format!("{}d", s / 86_400)
-    } else if s >= 3600 && s % 3600 == 0 {
+    } else if s >= 3600 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
     } else if s >= 86_400 {
         format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
-    } else if s >= 60 && s % 60 == 0 {
+    } else if s >= 60 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else if s >= 3600 {
         format!("{}h{}m", s / 3600, (s % 3600) / 60)

@@ -160,7 +160,7 @@ pub enum Error {
     #[error("{cause}\n  rolled back: {}{}", if undone.is_empty() { "nothing to undo".to_owned() } else { undone.join(", ") }, if failed.is_empty() { String::new() } else { format!("\n  could NOT undo (remove by hand): {}", failed.join(", ")) })]
     RolledBack {
         /// The original failure.
-        cause: Box<Error>,
+        cause: Box<Self>,
         /// What was undone.
         undone: Vec<String>,
         /// What could not be undone.

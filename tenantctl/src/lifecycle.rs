@@ -259,9 +259,11 @@ pub async fn renew_online(
                         &tenant,
                         algorithm,
                         args.ttl,
-                        args.approve,
-                        args.csr_timeout,
-                        Duration::from_secs(1),
+                        credentials::CsrOptions {
+                            approve: args.approve,
+                            timeout: args.csr_timeout,
+                            poll: Duration::from_secs(1),
+                        },
                         now,
                     )
                     .await?

@@ -204,10 +204,16 @@ impl Tenant {
     /// Deterministic binding name: `tenantctl:USER:ROLE` for a ClusterRole,
     /// `tenantctl:USER:role:ROLE` for a Role (so both can be bound in one namespace).
     pub fn binding_name(&self, role: &RoleRef) -> String {
-        let user = if self.user.contains(['/', '%']) {
-            self.slug()
-        } else {
+        // Names go into URL paths unescaped (kube does not encode them): keep to characters
+        // that need no encoding, and use the slug for anything else.
+        let plain = self
+            .user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@:-".contains(c));
+        let user = if plain {
             self.user.clone()
+        } else {
+            self.slug()
         };
         match role.kind {
             RoleKind::ClusterRole => format!("tenantctl:{user}:{}", role.name),
@@ -262,7 +268,11 @@ fn plain_name(what: &'static str, value: &str) -> Result<(), Error> {
 /// RBAC object names are path segments: anything but `/`, `%`, `.` and `..`.
 fn rbac_name(flag: &'static str, value: &str) -> Result<(), Error> {
     plain_name(flag, value)?;
-    if value.contains(['/', '%']) || value == "." || value == ".." {
+    if value.contains(['/', '%'])
+        || value.contains(char::is_whitespace)
+        || value == "."
+        || value == ".."
+    {
         return Err(usage(flag, format!("{value:?} is not a valid role name")));
     }
     Ok(())
@@ -388,8 +398,12 @@ mod tests {
 
         let long = cert(&"x".repeat(64), &[]).unwrap();
         assert!(long.label().len() <= 63);
-        let odd = cert("a/b%c", &[]).unwrap();
-        assert!(!odd.binding_name(&view).contains(['/', '%']));
+        let odd = cert("a/b%c d", &[]).unwrap();
+        assert!(!odd.binding_name(&view).contains(['/', '%', ' ']));
+        assert_eq!(
+            email.binding_name(&view),
+            "tenantctl:Alice.Smith@example.com:view"
+        );
         assert_eq!(cert("ñ", &[]).unwrap().slug().len(), 10);
     }
 

@@ -1,0 +1,1272 @@
+//! Cluster calls against kube's own mock service (tower-test): every request is asserted
+//! exactly — method, path, query (fieldManager, force) and body — and answered with what a
+//! kube-apiserver would answer, including 403/404/409/429/500, silence (timeouts), and the CSR
+//! signer, which the mock plays with a real CA.
+
+use std::{
+    future::Future,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
+use http::{Request, Response};
+use kube::{Client, client::Body};
+use kubeconfig::{ClusterEntry, Kubeconfig};
+use pki_core::{CertSpec, CertificateAuthority, Csr, KeyAlgorithm, PrivateKey, Usage, Validity};
+use serde_json::{Value, json};
+use tenantctl::{
+    Cli, Command, CreatePlan, Error,
+    cluster::Cluster,
+    credentials::{CsrOptions, Signer},
+    tenant::RECORD_NAMESPACE,
+};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+type Respond = Box<dyn FnOnce(&Value) -> Option<(u16, Value)> + Send>;
+
+/// One expected request and its answer (`None`: never answer, so the client times out).
+struct Step {
+    method: &'static str,
+    uri: String,
+    respond: Respond,
+}
+
+fn step(
+    method: &'static str,
+    uri: impl Into<String>,
+    respond: impl FnOnce(&Value) -> Option<(u16, Value)> + Send + 'static,
+) -> Step {
+    Step {
+        method,
+        uri: uri.into(),
+        respond: Box::new(respond),
+    }
+}
+
+fn reply(method: &'static str, uri: impl Into<String>, code: u16, body: Value) -> Step {
+    step(method, uri, move |_| Some((code, body)))
+}
+
+/// Server-side apply: asserts the query and content type (in `serve`) and echoes the object.
+fn apply(uri: impl Into<String>, check: impl FnOnce(&Value) + Send + 'static) -> Step {
+    step("PATCH", uri, move |body| {
+        check(body);
+        Some((200, body.clone()))
+    })
+}
+
+fn status(code: u16, reason: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": format!("mock says {reason}"), "reason": reason, "code": code})
+}
+
+fn not_found() -> Value {
+    status(404, "NotFound")
+}
+
+const APPLY_QUERY: &str = "?&force=true&fieldManager=tenantctl";
+
+/// Plays `steps` in order against the client, then checks that no request follows.
+async fn serve(mut handle: Handle, steps: Vec<Step>) {
+    let mut held = Vec::new();
+    for (i, s) in steps.into_iter().enumerate() {
+        let Some((req, send)) = handle.next_request().await else {
+            panic!("step {i}: the client stopped before {} {}", s.method, s.uri);
+        };
+        let (method, uri) = (req.method().to_string(), req.uri().to_string());
+        assert_eq!(
+            (method.as_str(), uri.as_str()),
+            (s.method, s.uri.as_str()),
+            "step {i}"
+        );
+        if uri.contains("fieldManager") {
+            assert_eq!(
+                req.headers()["content-type"],
+                "application/apply-patch+yaml",
+                "step {i}: server-side apply"
+            );
+        }
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        match (s.respond)(&body) {
+            Some((code, json)) => send.send_response(
+                Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&json).unwrap()))
+                    .unwrap(),
+            ),
+            None => held.push(send),
+        }
+    }
+    if let Some((req, _)) = handle.next_request().await {
+        panic!("unexpected request {} {}", req.method(), req.uri());
+    }
+}
+
+fn mock() -> (Client, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    (Client::new(service, "default"), handle)
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+    ca: CertificateAuthority,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = CertSpec {
+            common_name: "kubernetes".into(),
+            organizations: vec![],
+            usage: Usage::Ca,
+            sans: vec![],
+            validity: Validity::kubeadm(now, Duration::from_secs(10 * 365 * 86_400)),
+        };
+        let ca = CertificateAuthority::self_signed(&spec, key).unwrap();
+        std::fs::write(dir.path().join("ca.crt"), ca.certificate().to_pem()).unwrap();
+        std::fs::write(
+            dir.path().join("ca.key"),
+            ca.key().secret_pem().unwrap().as_bytes(),
+        )
+        .unwrap();
+        Self { dir, ca }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn entry(&self) -> ClusterEntry {
+        ClusterEntry {
+            name: "kubernetes".into(),
+            server: "https://10.0.0.10:6443".parse().unwrap(),
+            ca_pem: self.ca.certificate().to_pem(),
+        }
+    }
+
+    /// The CSR signer: issues what the request asks, for `ttl` from now.
+    fn sign(&self, csr_pem: &str, ttl: Duration) -> String {
+        let csr = Csr::from_pem(csr_pem).unwrap();
+        csr.verify_self_signature().unwrap();
+        let spec = CertSpec {
+            common_name: csr.common_name().unwrap(),
+            organizations: csr.organizations(),
+            usage: Usage::Client,
+            sans: vec![],
+            validity: Validity::kubeadm(SystemTime::now(), ttl),
+        };
+        self.ca.issue(&spec, csr.public_key_der()).unwrap().to_pem()
+    }
+}
+
+fn plan(args: &[&str], output: &Path) -> CreatePlan {
+    let mut argv = vec!["tenantctl", "create"];
+    argv.extend_from_slice(args);
+    let out = output.to_str().unwrap().to_owned();
+    argv.extend(["-o", &out]);
+    let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    let Command::Create(args) = cli.command else {
+        unreachable!()
+    };
+    CreatePlan::from_args(&args).unwrap()
+}
+
+fn view_rules() -> Value {
+    json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+           "metadata": {"name": "view"},
+           "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]})
+}
+
+fn record_steps(check: impl FnOnce(&Value) + Send + 'static) -> Vec<Step> {
+    vec![
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |ns| {
+                assert_eq!(ns["kind"], "Namespace");
+            },
+        ),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice{APPLY_QUERY}"),
+            move |cm| {
+                assert_eq!(
+                    cm["metadata"]["labels"]["app.kubernetes.io/component"],
+                    "tenant-record"
+                );
+                assert_eq!(cm["metadata"]["labels"]["tenantctl.io/tenant"], "alice");
+                let record: Value =
+                    serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+                check(&record);
+            },
+        ),
+    ]
+}
+
+/// The verification the tenant's own client makes.
+fn verify_steps(
+    user: &str,
+    groups: &[&str],
+    allowed: bool,
+    resource_check: impl FnOnce(&Value) + Send + 'static,
+) -> Vec<Step> {
+    let mut seen: Vec<&str> = groups.to_vec();
+    seen.push("system:authenticated");
+    let user = user.to_owned();
+    let seen: Vec<String> = seen.into_iter().map(String::from).collect();
+    vec![
+        step(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews?",
+            move |body| {
+                assert_eq!(body["kind"], "SelfSubjectReview");
+                Some((
+                    201,
+                    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
+                "metadata": {}, "status": {"userInfo": {"username": user, "groups": seen}}}),
+                ))
+            },
+        ),
+        step(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
+            move |body| {
+                resource_check(&body["spec"]["resourceAttributes"]);
+                Some((
+                    201,
+                    json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                "metadata": {}, "spec": body["spec"].clone(), "status": {"allowed": allowed}}),
+                ))
+            },
+        ),
+    ]
+}
+
+async fn run_create(
+    plan: &CreatePlan,
+    pki: &Pki,
+    signer: Signer<'_>,
+    admin: Vec<Step>,
+    tenant: Vec<Step>,
+) -> (Result<(), Error>, String) {
+    let (client, handle) = mock();
+    let (tenant_client, tenant_handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let entry = pki.entry();
+    let mut out = Vec::new();
+    let run = async {
+        let cluster = cluster;
+        let tenant_client = Mutex::new(Some(tenant_client));
+        let r = tenantctl::create_online(
+            &cluster,
+            &entry,
+            plan,
+            &signer,
+            pki.path(),
+            &mut out,
+            |kc: Kubeconfig| {
+                // The kubeconfig handed to the verifier is the one written later: check it here.
+                let current = kc.current().unwrap();
+                assert_eq!(current.server, "https://10.0.0.10:6443");
+                let client = tenant_client.lock().unwrap().take().unwrap();
+                async move { Ok(client) }
+            },
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let (r, (), ()) = tokio::join!(run, serve(handle, admin), serve(tenant_handle, tenant));
+    (r, String::from_utf8(out).unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_cluster_wide_with_the_local_ca() {
+    let pki = Pki::new();
+    let out_dir = tempfile::tempdir().unwrap();
+    let kc_path = out_dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "view", "--group", "dev"], &kc_path);
+    let mut admin = vec![
+        reply(
+            "GET",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice"),
+            404,
+            not_found(),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+        apply(
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenantctl:alice:view{APPLY_QUERY}"
+            ),
+            |b| {
+                assert_eq!(b["kind"], "ClusterRoleBinding");
+                assert_eq!(
+                    b["roleRef"],
+                    json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"})
+                );
+                assert_eq!(
+                    b["subjects"],
+                    json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}])
+                );
+                assert_eq!(
+                    b["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                    "tenantctl"
+                );
+            },
+        ),
+    ];
+    admin.extend(record_steps(|r| {
+        assert_eq!(r["user"], "alice");
+        assert_eq!(r["groups"], json!(["dev"]));
+        let cred = &r["credentials"][0];
+        assert_eq!(cred["signer"], "local");
+        assert_eq!(cred["serial"].as_str().unwrap().len() % 2, 0);
+        assert_eq!(cred["sha256"].as_str().unwrap().len(), 64);
+    }));
+    let tenant = verify_steps("alice", &["dev"], true, |attrs| {
+        assert_eq!(
+            attrs,
+            &json!({"group": "", "resource": "pods", "verb": "get"})
+        );
+    });
+    let (r, out) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        tenant,
+    )
+    .await;
+    r.unwrap();
+    assert!(out.contains("verified: the API server sees alice (groups dev, system:authenticated); can get pods cluster-wide (ClusterRole/view)"), "{out}");
+
+    // The kubeconfig: 0600, parsed by kube's own loader, a cert for CN=alice, O=dev from the CA.
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&kc_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let kc = kube::config::Kubeconfig::read_from(&kc_path).unwrap();
+    assert_eq!(kc.current_context.as_deref(), Some("alice@kubernetes"));
+    let ours = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
+    let v = ours.current().unwrap().validate(SystemTime::now()).unwrap();
+    let cert = v.client_certificate.unwrap();
+    assert_eq!(cert.common_name().as_deref(), Some("alice"));
+    assert_eq!(cert.organizations(), ["dev"]);
+    assert_eq!(cert.key_algorithm().unwrap(), KeyAlgorithm::EcdsaP256);
+    let days = cert
+        .not_after()
+        .duration_since(SystemTime::now())
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    assert_eq!(days, 29, "30 days minus the backdate");
+}
+
+/// Runs `create_online` against a scripted admin API server and a tenant API server.
+async fn run_scripted<S>(
+    plan: &CreatePlan,
+    pki: &Pki,
+    signer: Signer<'_>,
+    server: impl FnOnce(Script) -> S,
+    tenant: Vec<Step>,
+) -> (Result<(), Error>, String)
+where
+    S: Future<Output = ()>,
+{
+    let (client, handle) = mock();
+    let (tenant_client, tenant_handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let entry = pki.entry();
+    let mut out = Vec::new();
+    let run = async {
+        let cluster = cluster;
+        let tc = Mutex::new(Some(tenant_client));
+        let r = tenantctl::create_online(
+            &cluster,
+            &entry,
+            plan,
+            &signer,
+            pki.path(),
+            &mut out,
+            |_kc| {
+                let c = tc.lock().unwrap().take();
+                async move { Ok(c.expect("one tenant client")) }
+            },
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let script = Script {
+        handle,
+        held: Vec::new(),
+    };
+    let (r, (), ()) = tokio::join!(run, server(script), serve(tenant_handle, tenant));
+    (r, String::from_utf8(out).unwrap())
+}
+
+const CSR_URI: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+/// Reads the CSR the client posted: its name and PEM, after checking the spec.
+fn posted_csr(created: &Value, ttl_secs: u64) -> (String, String) {
+    let name = created["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("tenantctl-alice-"), "{name}");
+    assert_eq!(
+        created["spec"]["signerName"],
+        "kubernetes.io/kube-apiserver-client"
+    );
+    assert_eq!(created["spec"]["expirationSeconds"], ttl_secs);
+    assert_eq!(created["spec"]["usages"], json!(["client auth"]));
+    let pem = B64
+        .decode(created["spec"]["request"].as_str().unwrap())
+        .unwrap();
+    (name, String::from_utf8(pem).unwrap())
+}
+
+fn csr_object(name: &str, spec: &Value, conditions: Value) -> Value {
+    json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+           "metadata": {"name": name}, "spec": spec, "status": {"conditions": conditions}})
+}
+
+fn deleted() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_with_the_csr_api_in_a_new_namespace() {
+    let pki = Arc::new(Pki::new());
+    let out_dir = tempfile::tempdir().unwrap();
+    let kc_path = out_dir.path().join("alice.kubeconfig");
+    let plan = plan(
+        &[
+            "alice",
+            "--role",
+            "view",
+            "-n",
+            "team-a",
+            "--create-namespace",
+            "--ttl",
+            "12h",
+            "--signer",
+            "csr",
+            "--approve",
+        ],
+        &kc_path,
+    );
+    let signer = Signer::CsrApi(CsrOptions {
+        approve: true,
+        timeout: Duration::from_secs(60),
+        poll: Duration::from_secs(1),
+    });
+    let ca = pki.clone();
+    let server = |mut s: Script| async move {
+        s.expect(
+            "GET",
+            &format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice"),
+            |_| Some((404, not_found())),
+        )
+        .await;
+        s.expect("GET", "/api/v1/namespaces/team-a", |_| {
+            Some((404, not_found()))
+        })
+        .await;
+        s.expect(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            |_| Some((200, view_rules())),
+        )
+        .await;
+        let created = s
+            .expect("POST", &format!("{CSR_URI}?"), |b| Some((201, b.clone())))
+            .await;
+        let (name, pem) = posted_csr(&created, 43_200);
+        let uri = format!("{CSR_URI}/{name}");
+        let approval = s
+            .expect("PATCH", &format!("{uri}/approval?"), |b| {
+                Some((200, b.clone()))
+            })
+            .await;
+        assert_eq!(approval["status"]["conditions"][0]["type"], "Approved");
+        assert_eq!(approval["status"]["conditions"][0]["status"], "True");
+        // Approved but not issued yet (the race of capsule#385): tenantctl polls again.
+        let pending = csr_object(
+            &name,
+            &created["spec"],
+            json!([{"type": "Approved", "status": "True"}]),
+        );
+        s.expect("GET", &uri, {
+            let p = pending.clone();
+            |_| Some((200, p))
+        })
+        .await;
+        let mut issued = pending;
+        issued["status"]["certificate"] =
+            json!(B64.encode(ca.sign(&pem, Duration::from_secs(12 * 3600))));
+        s.expect("GET", &uri, |_| Some((200, issued))).await;
+        s.expect("DELETE", &format!("{uri}?"), |_| Some((200, deleted())))
+            .await;
+        let ns = s
+            .expect(
+                "PATCH",
+                &format!("/api/v1/namespaces/team-a{APPLY_QUERY}"),
+                |b| Some((200, b.clone())),
+            )
+            .await;
+        assert_eq!(ns["metadata"]["name"], "team-a");
+        let rb = s.expect("PATCH", &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/tenantctl:alice:view{APPLY_QUERY}"), |b| Some((200, b.clone()))).await;
+        assert_eq!(rb["kind"], "RoleBinding");
+        assert_eq!(rb["metadata"]["namespace"], "team-a");
+        s.expect(
+            "PATCH",
+            &format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |b| Some((200, b.clone())),
+        )
+        .await;
+        let cm = s
+            .expect(
+                "PATCH",
+                &format!(
+                    "/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice{APPLY_QUERY}"
+                ),
+                |b| Some((200, b.clone())),
+            )
+            .await;
+        let record: Value =
+            serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+        assert_eq!(record["createdNamespace"], true);
+        assert_eq!(
+            record["credentials"][0]["signer"],
+            "kubernetes.io/kube-apiserver-client"
+        );
+        s.finish().await;
+    };
+    let tenant = verify_steps("alice", &[], true, |a| assert_eq!(a["namespace"], "team-a"));
+    let (r, out) = run_scripted(&plan, &pki, signer, server, tenant).await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(
+        out.contains("from the CSR API (kubernetes.io/kube-apiserver-client)"),
+        "{out}"
+    );
+    let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
+    assert_eq!(kc.current().unwrap().namespace, Some("team-a"));
+}
+
+/// A sequential script for flows whose later URIs depend on earlier bodies.
+struct Script {
+    handle: Handle,
+    held: Vec<tower_test::mock::SendResponse<Response<Body>>>,
+}
+
+impl Script {
+    async fn expect(
+        &mut self,
+        method: &str,
+        uri: &str,
+        respond: impl FnOnce(&Value) -> Option<(u16, Value)>,
+    ) -> Value {
+        let Some((req, send)) = self.handle.next_request().await else {
+            panic!("the client stopped before {method} {uri}");
+        };
+        assert_eq!(
+            (req.method().as_str(), req.uri().to_string().as_str()),
+            (method, uri)
+        );
+        let bytes = req.into_body().collect_bytes().await.unwrap();
+        let body: Value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        match respond(&body) {
+            Some((code, json)) => send.send_response(
+                Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&json).unwrap()))
+                    .unwrap(),
+            ),
+            None => self.held.push(send),
+        }
+        body
+    }
+
+    async fn finish(mut self) {
+        if let Some((req, _)) = self.handle.next_request().await {
+            panic!("unexpected request {} {}", req.method(), req.uri());
+        }
+    }
+}
+
+fn record_uri() -> String {
+    format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice")
+}
+
+const CRB_URI: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenantctl:alice:view";
+
+#[tokio::test(start_paused = true)]
+async fn unknown_role_lists_close_names_and_changes_nothing() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "veiw"], &kc_path);
+    let items: Vec<Value> = ["admin", "edit", "view", "cluster-admin"]
+        .iter()
+        .map(|n| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": {"name": n}}))
+        .collect();
+    let admin = vec![
+        reply("GET", record_uri(), 404, not_found()),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/veiw",
+            404,
+            not_found(),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles?",
+            200,
+            json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList", "metadata": {},
+            "items": items}),
+        ),
+    ];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ClusterRole \"veiw\" not found; close names: view"
+    );
+    assert!(!kc_path.exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_errors_and_silence_are_retried() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "view"], &kc_path);
+    let role = "/apis/rbac.authorization.k8s.io/v1/clusterroles/view";
+    let mut admin = vec![
+        reply("GET", record_uri(), 429, status(429, "TooManyRequests")),
+        reply("GET", record_uri(), 404, not_found()),
+        reply("GET", role, 500, status(500, "InternalError")),
+        step("GET", role, |_| None), // no answer: the 30 s call timeout fires
+        reply("GET", role, 503, status(503, "ServiceUnavailable")),
+        reply("GET", role, 200, view_rules()),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
+    ];
+    admin.extend(record_steps(|_| {}));
+    let tenant = verify_steps("alice", &[], true, |_| {});
+    let started = tokio::time::Instant::now();
+    let (r, out) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        tenant,
+    )
+    .await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    // Backoff 0.5 s + (0.5 + 1 s) + 30 s timeout + 2 s, on tokio's paused clock.
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(34) && waited < Duration::from_secs(40),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_keeps_failing_gives_up_after_five_attempts() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&["alice", "--role", "view"], &dir.path().join("k"));
+    let admin = (0..5)
+        .map(|_| reply("GET", record_uri(), 503, status(503, "ServiceUnavailable")))
+        .collect();
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "get configmap/tenant-alice in tenantctl-system failed: 503 ServiceUnavailable (mock says ServiceUnavailable)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn forbidden_binding_rolls_back_the_namespace() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(
+        &[
+            "alice",
+            "--role",
+            "view",
+            "-n",
+            "team-a",
+            "--create-namespace",
+        ],
+        &kc_path,
+    );
+    let admin = vec![
+        reply("GET", record_uri(), 404, not_found()),
+        reply("GET", "/api/v1/namespaces/team-a", 404, not_found()),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+        apply(format!("/api/v1/namespaces/team-a{APPLY_QUERY}"), |_| {}),
+        reply(
+            "PATCH",
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/tenantctl:alice:view{APPLY_QUERY}"
+            ),
+            403,
+            status(403, "Forbidden"),
+        ),
+        reply("DELETE", "/api/v1/namespaces/team-a?", 200, deleted()),
+    ];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("apply rolebinding/tenantctl:alice:view failed: 403 Forbidden"),
+        "{text}"
+    );
+    assert!(text.ends_with("rolled back: namespace/team-a"), "{text}");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.hint().unwrap().contains("lack this permission"));
+    assert!(!kc_path.exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_verification_rolls_back_bindings_and_record() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "view"], &kc_path);
+    let mut admin = vec![
+        reply("GET", record_uri(), 404, not_found()),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
+    ];
+    admin.extend(record_steps(|_| {}));
+    admin.extend([
+        reply("DELETE", format!("{}?", record_uri()), 200, deleted()),
+        reply("DELETE", format!("{CRB_URI}?"), 200, deleted()),
+    ]);
+    let tenant = verify_steps("alice", &[], false, |_| {});
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        tenant,
+    )
+    .await;
+    let text = r.unwrap_err().to_string();
+    assert!(text.starts_with("verification with the new credentials failed: alice may not get pods although ClusterRole/view allows it"), "{text}");
+    assert!(
+        text.ends_with(
+            "rolled back: configmap/tenant-alice, clusterrolebinding/tenantctl:alice:view"
+        ),
+        "{text}"
+    );
+    assert!(!kc_path.exists(), "no kubeconfig after a rollback");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_conflict_is_reported_and_rolled_back() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&["alice", "--role", "view"], &dir.path().join("k"));
+    let admin = vec![
+        reply("GET", record_uri(), 404, not_found()),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
+        reply(
+            "PATCH",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            409,
+            status(409, "Conflict"),
+        ),
+        reply("DELETE", format!("{CRB_URI}?"), 404, not_found()),
+    ];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let text = r.unwrap_err().to_string();
+    assert!(
+        text.starts_with("apply namespace/tenantctl-system failed: 409 Conflict"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("rolled back: clusterrolebinding/tenantctl:alice:view"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_existing_tenant_is_refused() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&["alice", "--role", "view"], &dir.path().join("k"));
+    let admin = vec![reply(
+        "GET",
+        record_uri(),
+        200,
+        record_map(json!({
+        "user": "alice", "auth": "cert", "roles": [], "bindings": [], "credentials": [], "created": "2026-01-01T00:00:00Z"})),
+    )];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let text = r.unwrap_err().to_string();
+    assert!(
+        text.contains("already exists (created 2026-01-01T00:00:00Z); use `tenantctl renew alice`"),
+        "{text}"
+    );
+}
+
+fn record_map(record: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "tenant-alice", "namespace": RECORD_NAMESPACE},
+           "data": {"tenant.json": record.to_string()}})
+}
+
+async fn csr_failure(
+    respond_after_post: impl FnOnce(&str, &Value) -> Vec<(u16, Value)>,
+    approve: bool,
+    timeout: Duration,
+) -> String {
+    let pki = Arc::new(Pki::new());
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let mut args = vec!["alice", "--role", "view", "--signer", "csr", "--ttl", "1h"];
+    if approve {
+        args.push("--approve");
+    }
+    let plan = plan(&args, &kc_path);
+    let signer = Signer::CsrApi(CsrOptions {
+        approve,
+        timeout,
+        poll: Duration::from_secs(1),
+    });
+    let server = |mut s: Script| async move {
+        s.expect("GET", &record_uri(), |_| Some((404, not_found())))
+            .await;
+        s.expect(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            |_| Some((200, view_rules())),
+        )
+        .await;
+        let created = s
+            .expect("POST", &format!("{CSR_URI}?"), |b| Some((201, b.clone())))
+            .await;
+        let (name, pem) = posted_csr(&created, 3600);
+        let uri = format!("{CSR_URI}/{name}");
+        if approve {
+            s.expect("PATCH", &format!("{uri}/approval?"), |b| {
+                Some((200, b.clone()))
+            })
+            .await;
+        }
+        for (code, body) in
+            respond_after_post(&pem, &csr_object(&name, &created["spec"], json!([])))
+        {
+            s.expect("GET", &uri, |_| Some((code, body))).await;
+        }
+        s.expect("DELETE", &format!("{uri}?"), |_| Some((200, deleted())))
+            .await;
+        s.finish().await;
+    };
+    let (r, out) = run_scripted(&plan, &pki, signer, server, vec![]).await;
+    assert!(!kc_path.exists());
+    let err = r.expect_err(&out);
+    assert!(
+        !matches!(err, Error::RolledBack { .. }),
+        "nothing was applied before minting"
+    );
+    err.to_string()
+}
+
+#[tokio::test(start_paused = true)]
+async fn csr_denied() {
+    let text = csr_failure(|_, pending| {
+        let mut denied = pending.clone();
+        denied["status"]["conditions"] = json!([{"type": "Denied", "status": "True", "reason": "PolicyDenied", "message": "not on my watch"}]);
+        vec![(200, denied)]
+    }, false, Duration::from_secs(60)).await;
+    assert!(
+        text.ends_with(": denied (PolicyDenied: not on my watch)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn csr_failed() {
+    let text = csr_failure(|_, pending| {
+        let mut failed = pending.clone();
+        failed["status"]["conditions"] = json!([{"type": "Approved", "status": "True"}, {"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": "bad usages"}]);
+        vec![(200, failed)]
+    }, true, Duration::from_secs(60)).await;
+    assert!(
+        text.ends_with(": failed (SignerValidationFailure: bad usages)"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn csr_never_approved_times_out() {
+    let text = csr_failure(
+        |_, pending| vec![(200, pending.clone()); 6],
+        false,
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        text.contains(
+            "not approved within 5s; approve it with `kubectl certificate approve tenantctl-alice-"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn csr_certificate_shorter_than_asked() {
+    let pki = Pki::new();
+    let text = csr_failure(
+        |pem, pending| {
+            let mut issued = pending.clone();
+            issued["status"]["certificate"] =
+                json!(B64.encode(pki.sign(pem, Duration::from_secs(1800))));
+            vec![(200, issued)]
+        },
+        true,
+        Duration::from_secs(60),
+    )
+    .await;
+    // The mock's own CA signed, not the tenant's: the chain is not checked here, the lifetime is.
+    assert!(
+        text.contains("the signer issued 30m instead of the 1h asked"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_tenant() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("ci-bot.kubeconfig");
+    let plan = plan(
+        &[
+            "ci-bot", "--auth", "token", "--role", "edit", "-n", "ci", "--ttl", "8h",
+        ],
+        &kc_path,
+    );
+    let edit = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit"},
+        "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "delete"]}]});
+    let admin = vec![
+        reply(
+            "GET",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-ci-bot"),
+            404,
+            not_found(),
+        ),
+        reply(
+            "GET",
+            "/api/v1/namespaces/ci",
+            200,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ci"}}),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/edit",
+            200,
+            edit,
+        ),
+        apply(
+            format!("/api/v1/namespaces/ci/serviceaccounts/ci-bot{APPLY_QUERY}"),
+            |sa| assert_eq!(sa["kind"], "ServiceAccount"),
+        ),
+        apply(
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/ci/rolebindings/tenantctl:ci-bot:edit{APPLY_QUERY}"
+            ),
+            |rb| {
+                assert_eq!(
+                    rb["subjects"],
+                    json!([{"kind": "ServiceAccount", "name": "ci-bot", "namespace": "ci"}])
+                );
+            },
+        ),
+        step(
+            "POST",
+            "/api/v1/namespaces/ci/serviceaccounts/ci-bot/token?",
+            |b| {
+                assert_eq!(b["kind"], "TokenRequest");
+                assert_eq!(b["spec"]["expirationSeconds"], 28_800);
+                let expires =
+                    tenantctl::tenant::rfc3339(SystemTime::now() + Duration::from_secs(28_800));
+                Some((
+                    201,
+                    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
+                "spec": b["spec"].clone(), "status": {"token": "eyJhbGciOi.fake.token", "expirationTimestamp": expires}}),
+                ))
+            },
+        ),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |_| {},
+        ),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-ci-bot{APPLY_QUERY}"),
+            |cm| {
+                let text = cm["data"]["tenant.json"].as_str().unwrap();
+                assert!(
+                    !text.contains("eyJhbGciOi"),
+                    "the record never holds the token"
+                );
+                let r: Value = serde_json::from_str(text).unwrap();
+                assert_eq!(r["serviceAccount"], "ci-bot");
+                assert_eq!(r["credentials"][0]["signer"], "tokenrequest");
+            },
+        ),
+    ];
+    let tenant = verify_steps(
+        "system:serviceaccount:ci:ci-bot",
+        &["system:serviceaccounts", "system:serviceaccounts:ci"],
+        true,
+        |a| {
+            assert_eq!(
+                a,
+                &json!({"group": "apps", "resource": "deployments", "verb": "create", "namespace": "ci"})
+            );
+        },
+    );
+    let (r, out) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        tenant,
+    )
+    .await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(!out.contains("eyJhbGciOi"), "{out}");
+    let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
+    let current = kc.current().unwrap();
+    assert_eq!(current.namespace, Some("ci"));
+    assert!(matches!(
+        current.credentials,
+        kubeconfig::Credentials::Token(_)
+    ));
+}
+
+fn alice_record(signer: &str) -> Value {
+    json!({"user": "alice", "auth": "cert", "groups": ["dev"], "roles": [{"kind": "ClusterRole", "name": "view"}],
+        "bindings": [{"kind": "ClusterRoleBinding", "name": "tenantctl:alice:view", "role": {"kind": "ClusterRole", "name": "view"}}],
+        "credentials": [{"kind": "cert", "signer": signer, "serial": "01", "sha256": "ab", "keyAlgorithm": "ECDSA-P256",
+            "notBefore": "2026-11-01T00:00:00Z", "notAfter": "2099-01-01T00:00:00Z"}],
+        "created": "2026-11-01T00:00:00Z"})
+}
+
+#[tokio::test(start_paused = true)]
+async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() {
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let admin = vec![
+        reply("GET", record_uri(), 200, record_map(alice_record("local"))),
+        reply("DELETE", format!("{CRB_URI}?"), 200, deleted()),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |_| {},
+        ),
+        apply(format!("{}{APPLY_QUERY}", record_uri()), |cm| {
+            let r: Value =
+                serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+            assert!(r["revoked"].is_string());
+            assert!(r["credentials"][0]["revoked"].is_string());
+        }),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings?",
+            200,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBindingList", "metadata": {}, "items": [
+            {"metadata": {"name": "devs-read"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+             "subjects": [{"kind": "Group", "name": "dev", "apiGroup": "rbac.authorization.k8s.io"}]},
+            {"metadata": {"name": "unrelated"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+             "subjects": [{"kind": "User", "name": "bob", "apiGroup": "rbac.authorization.k8s.io"}]}]}),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/rolebindings?",
+            200,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBindingList", "metadata": {}, "items": []}),
+        ),
+    ];
+    let mut out = Vec::new();
+    let run = async {
+        let cluster = cluster;
+        let r = tenantctl::revoke_online(&cluster, "alice", &mut out).await;
+        drop(cluster);
+        r
+    };
+    let (r, ()) = tokio::join!(run, serve(handle, admin));
+    r.unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("clusterrolebinding/tenantctl:alice:view deleted"),
+        "{out}"
+    );
+    assert!(out.contains("WARNING: Kubernetes cannot revoke client certificates. These still authenticate as alice with groups dev until they expire:"), "{out}");
+    assert!(
+        out.contains("serial 01  sha256 ab  until 2099-01-01T00:00:00Z"),
+        "{out}"
+    );
+    assert!(
+        out.contains("clusterrolebinding/devs-read (ClusterRole/view)"),
+        "{out}"
+    );
+    assert!(!out.contains("unrelated"), "{out}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn renew_mints_a_new_certificate_and_keeps_bindings() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    std::fs::write(&kc_path, "old").unwrap();
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let admin = vec![
+        reply("GET", record_uri(), 200, record_map(alice_record("local"))),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |_| {},
+        ),
+        apply(format!("{}{APPLY_QUERY}", record_uri()), |cm| {
+            let r: Value =
+                serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+            assert_eq!(r["credentials"].as_array().unwrap().len(), 2);
+            assert_eq!(r["credentials"][1]["signer"], "local");
+            assert_eq!(r["bindings"][0]["name"], "tenantctl:alice:view");
+        }),
+    ];
+    let cert_dir = pki.path().to_str().unwrap().to_owned();
+    let out_path = kc_path.to_str().unwrap().to_owned();
+    let cli = <Cli as clap::Parser>::try_parse_from([
+        "tenantctl",
+        "renew",
+        "alice",
+        "--cert-dir",
+        &cert_dir,
+        "-o",
+        &out_path,
+        "--ttl",
+        "7d",
+    ])
+    .unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    let entry = pki.entry();
+    let mut out = Vec::new();
+    let run = async {
+        let cluster = cluster;
+        let r = tenantctl::renew_online(&cluster, &entry, &args, &mut out).await;
+        drop(cluster);
+        r
+    };
+    let (r, ()) = tokio::join!(run, serve(handle, admin));
+    let out = String::from_utf8(out).unwrap();
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
+    let cert = kc
+        .current()
+        .unwrap()
+        .validate(SystemTime::now())
+        .unwrap()
+        .client_certificate
+        .unwrap();
+    assert_eq!(cert.organizations(), ["dev"], "same identity");
+    assert!(
+        out.contains("the previous certificate (serial 01) stays valid until 2099-01-01T00:00:00Z"),
+        "{out}"
+    );
+}
