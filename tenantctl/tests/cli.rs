@@ -293,3 +293,144 @@ fn nix_is_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+fn create(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .arg("create")
+        .args(args)
+        .args(["--offline", "--cert-dir", "pki"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn offline_create_writes_three_files_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
+    let before = snapshot(dir.path());
+
+    let dry = create(dir.path(), &["alice", "--role", "view", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(String::from_utf8_lossy(&dry.stdout).contains("kind: ClusterRoleBinding"));
+    assert_eq!(snapshot(dir.path()), before, "--dry-run writes nothing");
+
+    let out = create(dir.path(), &["alice", "--role", "view", "--group", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("server https://10.0.0.10:6443"), "{stdout}");
+    assert!(
+        stdout.contains("warning: groups dev are baked into the certificate"),
+        "{stdout}"
+    );
+    let mode = |name: &str| fs::metadata(dir.path().join(name)).unwrap().mode() & 0o777;
+    assert_eq!(mode("alice.kubeconfig"), 0o600);
+    assert_eq!(mode("alice-rbac.yaml"), 0o644);
+    assert_eq!(mode("alice-tenant.yaml"), 0o644);
+    let kc = fs::read_to_string(dir.path().join("alice.kubeconfig")).unwrap();
+    assert!(!stdout.contains("PRIVATE KEY") && !stderr(&out).contains("PRIVATE KEY"));
+    let after = snapshot(dir.path());
+
+    // Again: the kubeconfig exists; exit 3, nothing changed.
+    let again = create(dir.path(), &["alice", "--role", "view"]);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("alice.kubeconfig already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(snapshot(dir.path()), after);
+
+    // --force replaces all three, atomically, with a new certificate.
+    let forced = create(dir.path(), &["alice", "--role", "view", "--force"]);
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_ne!(
+        fs::read_to_string(dir.path().join("alice.kubeconfig")).unwrap(),
+        kc
+    );
+    assert_eq!(mode("alice.kubeconfig"), 0o600);
+}
+
+#[test]
+fn guardrails_and_bad_names_exit_2_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
+    let before = snapshot(dir.path());
+    for (args, message) in [
+        (
+            &["alice", "--role", "view", "--group", "system:masters"][..],
+            "refusing group \"system:masters\"",
+        ),
+        (
+            &["system:kube-proxy", "--role", "view"],
+            "refusing user name \"system:kube-proxy\"",
+        ),
+        (
+            &["", "--role", "view"],
+            "invalid user name: must not be empty",
+        ),
+        (
+            &["al\tice", "--role", "view"],
+            "contains control characters",
+        ),
+        (&["alice", "--role", "Role/x"], "is namespaced"),
+        (
+            &["alice", "--role", "view", "-n", "Team_A"],
+            "is not a namespace name",
+        ),
+        (
+            &["alice", "--role", "view", "--auth", "token", "-n", "ci"],
+            "--auth token cannot be offline",
+        ),
+    ] {
+        let out = create(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(message), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(snapshot(dir.path()), before);
+
+    let forced = create(
+        dir.path(),
+        &[
+            "root",
+            "--role",
+            "view",
+            "--group",
+            "system:masters",
+            "--allow-privileged",
+            "--ttl",
+            "400d",
+        ],
+    );
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("longer than a year"));
+}
+
+#[test]
+fn offline_create_without_a_usable_ca_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("pki")).unwrap();
+    fs::write(dir.path().join("pki/ca.crt"), "garbage").unwrap();
+    let out = create(
+        dir.path(),
+        &[
+            "alice",
+            "--role",
+            "view",
+            "--server",
+            "https://10.0.0.10:6443",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ca.key"), "{}", stderr(&out));
+    assert!(!dir.path().join("alice.kubeconfig").exists());
+}

@@ -3,4 +3,5 @@
 
 mod kube_loader;
 mod openssl;
+mod tenant;
 mod tls;

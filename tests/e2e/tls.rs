@@ -30,7 +30,7 @@ fn roots(ca_pem: &str) -> Arc<RootCertStore> {
     Arc::new(roots)
 }
 
-struct Client {
+pub(crate) struct Client {
     ca_der: Vec<Vec<u8>>,
     cert_pem: String,
     key_pem: String,
@@ -38,16 +38,21 @@ struct Client {
 
 /// admin.conf as kube's own loader resolves it.
 fn admin_client(cluster: &Cluster) -> Client {
-    let kc = kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig("admin.conf")).unwrap();
+    kubeconfig_client(
+        &cluster.kubeconfig("admin.conf"),
+        "https://vip.example.com:6443/",
+    )
+}
+
+/// A client-certificate kubeconfig as kube's own loader resolves it.
+pub(crate) fn kubeconfig_client(text: &str, server: &str) -> Client {
+    let kc = kube::config::Kubeconfig::from_yaml(text).unwrap();
     let config = block_on(kube::Config::from_custom_kubeconfig(
         kc,
         &kube::config::KubeConfigOptions::default(),
     ))
     .unwrap();
-    assert_eq!(
-        config.cluster_url.to_string(),
-        "https://vip.example.com:6443/"
-    );
+    assert_eq!(config.cluster_url.to_string(), server);
     let b64 = base64::engine::general_purpose::STANDARD;
     let data =
         |s: &Option<String>| String::from_utf8(b64.decode(s.as_deref().unwrap()).unwrap()).unwrap();
@@ -64,7 +69,7 @@ fn admin_client(cluster: &Cluster) -> Client {
 
 /// Runs a handshake in memory; on success returns the client certificate's CN and O as the
 /// server saw them (what kube-apiserver's x509 authenticator reads as user and groups).
-fn handshake(
+pub(crate) fn handshake(
     cluster: &Cluster,
     client: &Client,
     server_name: &str,

@@ -75,3 +75,94 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         }
     }
 }
+
+/// Runs `tenantctl ARGS...` in process and returns its output.
+pub fn tenantctl(args: &[&str]) -> Result<String, tenantctl::Error> {
+    let mut argv = vec!["tenantctl"];
+    argv.extend_from_slice(args);
+    let cli = tenantctl::Cli::try_parse_from(argv).expect("valid flags");
+    let mut out = Vec::new();
+    tenantctl::run_with_output(cli, &mut out)?;
+    Ok(String::from_utf8(out).expect("UTF-8 output"))
+}
+
+/// Just enough of a kube-apiserver for `kubectl apply --dry-run=client`: the discovery
+/// documents for core/v1 and rbac.authorization.k8s.io/v1, and 404 for every object (so each
+/// one would be created). Plain HTTP on loopback; one thread; every request is logged.
+pub struct FakeDiscovery {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Method and path of every request served.
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl FakeDiscovery {
+    /// Starts the server on an ephemeral port.
+    pub fn start() -> Self {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut content_length = 0usize;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        content_length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; content_length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_owned();
+                let target = parts.next().unwrap_or_default().to_owned();
+                let path = target.split('?').next().unwrap_or_default().to_owned();
+                log.lock().expect("log").push(format!("{method} {path}"));
+                let (status, json) = discovery(&path);
+                let reply = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                    json.len()
+                );
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        Self { url, requests }
+    }
+}
+
+fn discovery(path: &str) -> (&'static str, String) {
+    let resource = |name: &str, kind: &str, namespaced: bool| {
+        format!(
+            r#"{{"name":"{name}","singularName":"","namespaced":{namespaced},"kind":"{kind}","verbs":["create","delete","get","list","patch","update","watch"]}}"#
+        )
+    };
+    match path {
+        "/api" => ("200 OK", r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}"#.into()),
+        "/apis" => ("200 OK", r#"{"kind":"APIGroupList","apiVersion":"v1","groups":[{"name":"rbac.authorization.k8s.io","versions":[{"groupVersion":"rbac.authorization.k8s.io/v1","version":"v1"}],"preferredVersion":{"groupVersion":"rbac.authorization.k8s.io/v1","version":"v1"}}]}"#.into()),
+        "/api/v1" => ("200 OK", format!(
+            r#"{{"kind":"APIResourceList","groupVersion":"v1","resources":[{},{},{}]}}"#,
+            resource("namespaces", "Namespace", false),
+            resource("configmaps", "ConfigMap", true),
+            resource("serviceaccounts", "ServiceAccount", true)
+        )),
+        "/apis/rbac.authorization.k8s.io/v1" => ("200 OK", format!(
+            r#"{{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"rbac.authorization.k8s.io/v1","resources":[{},{},{},{}]}}"#,
+            resource("rolebindings", "RoleBinding", true),
+            resource("clusterrolebindings", "ClusterRoleBinding", false),
+            resource("roles", "Role", true),
+            resource("clusterroles", "ClusterRole", false)
+        )),
+        _ => ("404 Not Found", r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"not found","reason":"NotFound","code":404}"#.into()),
+    }
+}
