@@ -528,3 +528,116 @@ fn to_yaml(value: &impl serde::Serialize) -> Result<String, Error> {
         message: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::{BindingRef, RoleKind, RoleRef};
+
+    fn record(user: &str, not_after: &str, revoked: bool) -> TenantRecord {
+        let role = RoleRef {
+            kind: RoleKind::ClusterRole,
+            name: "view".into(),
+        };
+        TenantRecord {
+            user: user.into(),
+            auth: AuthKind::Cert,
+            groups: vec!["dev".into()],
+            namespace: Some("team-a".into()),
+            created_namespace: false,
+            service_account: None,
+            roles: vec![role.clone()],
+            bindings: vec![BindingRef {
+                kind: "RoleBinding".into(),
+                name: format!("tenantctl:{user}:view"),
+                namespace: Some("team-a".into()),
+                role,
+            }],
+            bind_group: false,
+            credentials: vec![CredentialRecord {
+                kind: AuthKind::Cert,
+                signer: "local".into(),
+                issuer: Some("kubernetes".into()),
+                serial: Some("0a".into()),
+                sha256: Some("ff".into()),
+                key_algorithm: Some("ECDSA-P256".into()),
+                not_before: "2026-11-01T00:00:00Z".into(),
+                not_after: not_after.into(),
+                revoked: None,
+            }],
+            created: "2026-11-01T00:00:00Z".into(),
+            revoked: revoked.then(|| "2026-11-20T00:00:00Z".into()),
+        }
+    }
+
+    fn now() -> SystemTime {
+        crate::tenant::parse_rfc3339("2026-11-24T00:00:00Z").unwrap()
+    }
+
+    fn text(records: &[TenantRecord], format: Format, expiring: Option<Duration>) -> String {
+        let mut out = Vec::new();
+        print_list(records, format, expiring, now(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn table_and_expiring_filter() {
+        let records = [
+            record("alice", "2026-11-27T00:00:00Z", false),
+            record("bob", "2027-01-30T00:00:00Z", false),
+            record("carol", "2026-11-25T00:00:00Z", true),
+        ];
+        let table = text(&records, Format::Table, None);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        assert!(
+            lines[0].starts_with("USER    AUTH   GROUPS   ROLES   NAMESPACE   SIGNER   EXPIRES"),
+            "{table}"
+        );
+        assert!(
+            lines[1].starts_with("alice") && lines[1].ends_with("3d         active"),
+            "{table}"
+        );
+        assert!(lines[3].ends_with("revoked"), "{table}");
+
+        let soon = text(
+            &records,
+            Format::Table,
+            Some(Duration::from_secs(7 * 86_400)),
+        );
+        assert_eq!(
+            soon.lines().count(),
+            2,
+            "only alice: bob is later, carol is revoked\n{soon}"
+        );
+        assert!(soon.contains("alice"));
+
+        let json: serde_json::Value =
+            serde_json::from_str(&text(&records, Format::Json, None)).unwrap();
+        assert_eq!(json[1]["user"], "bob");
+        assert_eq!(
+            json[0]["credentials"][0]["notAfter"],
+            "2026-11-27T00:00:00Z"
+        );
+        let yaml = text(&records[..1], Format::Yaml, None);
+        assert!(yaml.contains("user: alice"), "{yaml}");
+        assert_eq!(text(&[], Format::Table, None), "No tenants.\n");
+    }
+
+    #[test]
+    fn show_marks_expired_and_revoked_credentials() {
+        let mut r = record("alice", "2026-11-20T00:00:00Z", false);
+        let mut out = Vec::new();
+        print_record(&r, Format::Table, now(), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("cert by local  serial 0a  sha256 ff  2026-11-01T00:00:00Z .. 2026-11-20T00:00:00Z  [expired]"), "{text}");
+        r.credentials[0].revoked = Some("2026-11-21T00:00:00Z".into());
+        let mut out = Vec::new();
+        print_record(&r, Format::Table, now(), &mut out).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("[revoked 2026-11-21T00:00:00Z]")
+        );
+    }
+}

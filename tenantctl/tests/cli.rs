@@ -434,3 +434,40 @@ fn offline_create_without_a_usable_ca_fails_cleanly() {
     assert!(stderr(&out).contains("ca.key"), "{}", stderr(&out));
     assert!(!dir.path().join("alice.kubeconfig").exists());
 }
+
+#[test]
+fn a_server_outside_the_apiserver_sans_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
+    let out = create(
+        dir.path(),
+        &[
+            "alice",
+            "--role",
+            "view",
+            "--server",
+            "https://lb.example.net:443",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("warning: lb.example.net is not among the API server certificate's SANs"),
+        "{stdout}"
+    );
+    let covered = create(
+        dir.path(),
+        &[
+            "bob",
+            "--role",
+            "view",
+            "--server",
+            "https://kubernetes.default.svc:6443",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&covered.stdout).contains("SANs"));
+}
