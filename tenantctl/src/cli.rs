@@ -326,16 +326,29 @@ pub enum PkiCommand {
     Init(InitArgs),
 }
 
-/// Flags of `pki init`, named as kubeadm names them.
+/// Flags of `pki init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where certificates and keys are stored.
-    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
-    pub cert_dir: PathBuf,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
 
-    /// Where the control-plane kubeconfigs are written.
-    #[arg(long, default_value = "/etc/kubernetes", value_name = "DIR")]
-    pub kubeconfig_dir: PathBuf,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The cluster's PKI settings, named as kubeadm names its flags; shared by `pki init`, `check`,
+/// `renew` and `csr`. Flags override `--config`, which overrides the defaults shown.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PkiArgs {
+    /// Where certificates and keys are stored [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Where the control-plane kubeconfigs are [default: /etc/kubernetes].
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: Option<PathBuf>,
 
     /// The node name (CN of the etcd certificates, a SAN of the API server). Default: the host
     /// name, lowercased.
@@ -346,9 +359,9 @@ pub struct InitArgs {
     #[arg(long, value_name = "IP")]
     pub apiserver_advertise_address: Option<IpAddr>,
 
-    /// The port the API server binds to.
-    #[arg(long, default_value_t = 6443, value_name = "PORT")]
-    pub apiserver_bind_port: u16,
+    /// The port the API server binds to [default: 6443].
+    #[arg(long, value_name = "PORT")]
+    pub apiserver_bind_port: Option<u16>,
 
     /// A stable address for the control plane (HA VIP or load balancer): HOST or HOST:PORT.
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -356,44 +369,49 @@ pub struct InitArgs {
 
     /// Extra SANs for the API server certificate (IPs or DNS names, `*.` wildcards allowed).
     #[arg(long, value_delimiter = ',', value_name = "SAN,...")]
-    pub apiserver_cert_extra_sans: Vec<San>,
+    pub apiserver_cert_extra_sans: Option<Vec<San>>,
 
-    /// Service CIDR(s); comma-separated for dual-stack. The first IP of each is a SAN.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "10.96.0.0/12",
-        value_name = "CIDR,..."
-    )]
-    pub service_cidr: Vec<Cidr>,
+    /// Service CIDR(s); comma-separated for dual-stack. The first IP of each is a SAN
+    /// [default: 10.96.0.0/12].
+    #[arg(long, value_delimiter = ',', value_name = "CIDR,...")]
+    pub service_cidr: Option<Vec<Cidr>>,
 
-    /// The cluster's DNS domain.
-    #[arg(long, default_value = "cluster.local", value_name = "DOMAIN")]
-    pub service_dns_domain: String,
+    /// The cluster's DNS domain [default: cluster.local].
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
 
-    /// The cluster name in the kubeconfigs.
-    #[arg(long, default_value = "kubernetes", value_name = "NAME")]
-    pub cluster_name: String,
+    /// The cluster name in the kubeconfigs [default: kubernetes].
+    #[arg(long, value_name = "NAME")]
+    pub cluster_name: Option<String>,
 
-    /// The key algorithm of every key: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384.
-    #[arg(long, default_value = "RSA-2048", value_name = "ALG")]
-    pub encryption_algorithm: KeyAlgorithm,
+    /// The key algorithm of every key: RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384
+    /// [default: RSA-2048].
+    #[arg(long, value_name = "ALG")]
+    pub encryption_algorithm: Option<KeyAlgorithm>,
 
-    /// Validity of leaf certificates (e.g. 8760h, 365d).
-    #[arg(long, default_value = "8760h", value_parser = parse_duration, value_name = "DURATION")]
-    pub cert_validity: Duration,
+    /// Validity of leaf certificates, e.g. 8760h, 365d [default: 8760h].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub cert_validity: Option<Duration>,
 
-    /// Validity of the CA certificates (e.g. 87600h, 3650d).
-    #[arg(long, default_value = "87600h", value_parser = parse_duration, value_name = "DURATION")]
-    pub ca_validity: Duration,
+    /// Validity of the CA certificates, e.g. 87600h, 3650d [default: 87600h].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub ca_validity: Option<Duration>,
 
     /// etcd is external: no etcd CA or etcd certificates are made.
     #[arg(long)]
     pub external_etcd: bool,
+}
 
-    /// Print the plan and write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+impl PkiArgs {
+    /// Whether any flag that changes a certificate's SANs was given.
+    pub fn sets_sans(&self) -> bool {
+        self.node_name.is_some()
+            || self.apiserver_advertise_address.is_some()
+            || self.control_plane_endpoint.is_some()
+            || self.apiserver_cert_extra_sans.is_some()
+            || self.service_cidr.is_some()
+            || self.service_dns_domain.is_some()
+    }
 }
 
 /// Parses Go-style durations (`8760h`, `1h30m`, `8760h0m0s`) plus days (`365d`) and weeks

@@ -10,15 +10,24 @@ use pki_core::{Action, ClusterConfig, Etcd, Plan, San};
 
 use crate::{
     Error,
-    cli::InitArgs,
+    cli::{InitArgs, PkiArgs},
     fs::{self, Pending},
     kubeconfigs,
 };
 
 /// Runs `pki init`, printing progress to `out`.
-pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), Error> {
+pub(crate) fn run(init: &InitArgs, out: &mut impl std::io::Write) -> Result<(), Error> {
     let started = Instant::now();
-    let cfg = config_from(args)?;
+    let Settings {
+        cfg,
+        cert_dir,
+        kubeconfig_dir,
+    } = settings(&init.pki)?;
+    let args = Args {
+        cert_dir,
+        kubeconfig_dir,
+        dry_run: init.dry_run,
+    };
     let now = SystemTime::now();
 
     let pki_lock = fs::lock_dir(&args.cert_dir)?;
@@ -146,6 +155,12 @@ pub(crate) fn run(args: &InitArgs, out: &mut impl std::io::Write) -> Result<(), 
     Ok(())
 }
 
+struct Args {
+    cert_dir: PathBuf,
+    kubeconfig_dir: PathBuf,
+    dry_run: bool,
+}
+
 fn same_dir(a: &Path, b: &Path) -> bool {
     a == b
 }
@@ -195,7 +210,33 @@ fn print_plan(
 }
 
 /// Builds the cluster configuration from the flags and the host's defaults.
-pub(crate) fn config_from(args: &InitArgs) -> Result<ClusterConfig, Error> {
+/// Defaults of the PKI settings (kubeadm's).
+pub(crate) const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
+pub(crate) const DEFAULT_KUBECONFIG_DIR: &str = "/etc/kubernetes";
+
+/// The PKI settings resolved: flags, then defaults.
+pub(crate) struct Settings {
+    pub(crate) cfg: ClusterConfig,
+    pub(crate) cert_dir: PathBuf,
+    pub(crate) kubeconfig_dir: PathBuf,
+}
+
+/// Resolves the PKI flags: each flag, else its default; the whole `ClusterConfig` checked.
+pub(crate) fn settings(args: &PkiArgs) -> Result<Settings, Error> {
+    Ok(Settings {
+        cfg: config_from(args)?,
+        cert_dir: args
+            .cert_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_CERT_DIR.into()),
+        kubeconfig_dir: args
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into()),
+    })
+}
+
+fn config_from(args: &PkiArgs) -> Result<ClusterConfig, Error> {
     let node_name = match &args.node_name {
         Some(n) => n.clone(),
         None => host_name()?,
@@ -213,19 +254,35 @@ pub(crate) fn config_from(args: &InitArgs) -> Result<ClusterConfig, Error> {
         });
     }
     let mut cfg = ClusterConfig::new(&node_name, advertise);
-    cfg.cluster_name = args.cluster_name.clone();
-    cfg.bind_port = args.apiserver_bind_port;
+    if let Some(v) = &args.cluster_name {
+        cfg.cluster_name = v.clone();
+    }
+    if let Some(v) = args.apiserver_bind_port {
+        cfg.bind_port = v;
+    }
     cfg.control_plane_endpoint = args.control_plane_endpoint.clone();
-    cfg.service_subnets = args.service_cidr.clone();
-    cfg.dns_domain = args.service_dns_domain.clone();
-    cfg.apiserver_extra_sans = args.apiserver_cert_extra_sans.clone();
+    if let Some(v) = &args.service_cidr {
+        cfg.service_subnets = v.clone();
+    }
+    if let Some(v) = &args.service_dns_domain {
+        cfg.dns_domain = v.clone();
+    }
+    if let Some(v) = &args.apiserver_cert_extra_sans {
+        cfg.apiserver_extra_sans = v.clone();
+    }
     if args.external_etcd {
         cfg.etcd = Etcd::External;
     }
-    cfg.key_algorithm = args.encryption_algorithm;
-    cfg.cert_validity = args.cert_validity;
-    cfg.ca_validity = args.ca_validity;
-    if args.apiserver_bind_port == 0 {
+    if let Some(v) = args.encryption_algorithm {
+        cfg.key_algorithm = v;
+    }
+    if let Some(v) = args.cert_validity {
+        cfg.cert_validity = v;
+    }
+    if let Some(v) = args.ca_validity {
+        cfg.ca_validity = v;
+    }
+    if cfg.bind_port == 0 {
         return Err(Error::Usage {
             flag: "--apiserver-bind-port",
             message: "must be from 1 to 65535".into(),
