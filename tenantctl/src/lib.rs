@@ -12,8 +12,8 @@ mod pki_init;
 pub mod tenant;
 
 pub use cli::{
-    Cli, ClusterArgs, Command, CreateArgs, Format, InitArgs, ListArgs, PkiCommand, RenewArgs,
-    RevokeArgs, ShowArgs, SignerKind, parse_duration,
+    Cli, ClusterArgs, Command, CreateArgs, Format, InitArgs, ListArgs, PkiArgs, PkiCommand,
+    RenewArgs, RevokeArgs, ShowArgs, SignerKind, parse_duration,
 };
 pub use create::{CreatePlan, create_online, verify};
 pub use error::{Error, ExitCodes};
