@@ -73,6 +73,60 @@ impl Kubeconfig {
     }
 }
 
+impl Kubeconfig {
+    /// Renews the current context's client certificate in place: the user's certificate and key
+    /// are replaced, and the cluster's embedded CA is set to `ca_pem` (so a kubeconfig never
+    /// keeps trusting a replaced CA). Server, names and everything else are kept.
+    pub fn renew_client_certificate(
+        &mut self,
+        cert_pem: &str,
+        key_pem: Secret,
+        ca_pem: &str,
+    ) -> Result<(), Error> {
+        require_pem(cert_pem, "client certificate", &["CERTIFICATE"])?;
+        require_pem(
+            key_pem.expose_secret(),
+            "client key",
+            &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"],
+        )?;
+        require_pem(ca_pem, "CA certificate", &["CERTIFICATE"])?;
+        let (context, cluster_name, user_name) = {
+            let current = self.current()?;
+            (
+                current.context.to_owned(),
+                current.cluster.to_owned(),
+                current.user.to_owned(),
+            )
+        };
+        let raw = self.as_kube_mut();
+        let cluster = raw
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .and_then(|c| c.cluster.as_mut())
+            .ok_or_else(|| Error::UnknownCluster {
+                cluster: cluster_name.clone(),
+                context: context.clone(),
+            })?;
+        cluster.certificate_authority = None;
+        cluster.certificate_authority_data = Some(encode(ca_pem));
+        let auth = raw
+            .auth_infos
+            .iter_mut()
+            .find(|u| u.name == user_name)
+            .and_then(|u| u.auth_info.as_mut())
+            .ok_or_else(|| Error::UnknownUser {
+                user: user_name.clone(),
+                context: context.clone(),
+            })?;
+        auth.client_certificate = None;
+        auth.client_key = None;
+        auth.client_certificate_data = Some(encode(cert_pem));
+        auth.client_key_data = Some(encode_secret(key_pem.expose_secret()));
+        Ok(())
+    }
+}
+
 fn build(
     cluster: &ClusterEntry,
     user: &str,

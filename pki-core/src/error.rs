@@ -147,11 +147,14 @@ pub enum Error {
     },
     /// The CA is outside its validity period at `now`.
     #[error(
-        "the CA {subject:?} is not valid at the requested time (valid {not_before} to {not_after})"
+        "the CA {subject:?} {} (valid {not_before} to {not_after}); a new CA means new certificates for everything it signed",
+        if *.expired { "has expired" } else { "is not valid yet" }
     )]
     CaNotValid {
         /// Subject CN.
         subject: String,
+        /// Past its NotAfter (otherwise before its NotBefore).
+        expired: bool,
         /// Its NotBefore, RFC 3339.
         not_before: String,
         /// Its NotAfter, RFC 3339.

@@ -172,6 +172,7 @@ impl CertificateAuthority {
         } else {
             Err(Error::CaNotValid {
                 subject: self.cert.common_name().unwrap_or_default(),
+                expired: now > self.cert.not_after(),
                 not_before: rfc3339(self.cert.not_before()),
                 not_after: rfc3339(self.cert.not_after()),
             })

@@ -323,7 +323,93 @@ pub enum PkiCommand {
     /// Existing files are checked and reused, never overwritten; a second run with the same
     /// flags changes nothing.
     #[command(after_help = EXIT_CODES)]
-    Init(InitArgs),
+    Init(Box<InitArgs>),
+    /// Expiry and health of every certificate, CA, key and control-plane kubeconfig
+    /// (kubeadm `certs check-expiration`, plus chain, key, SAN and CA checks).
+    #[command(after_help = CHECK_HELP)]
+    Check(Box<CheckArgs>),
+    /// Re-issue leaf certificates and kubeconfig client certificates, keeping their identity;
+    /// fix the API server's SANs.
+    Renew(Box<PkiRenewArgs>),
+    /// Print the CA's public-key hash for `kubeadm join --discovery-token-ca-cert-hash`.
+    CaHash(CaHashArgs),
+    /// Write a key and a CSR for every leaf and control-plane kubeconfig, for an external CA
+    /// (kubeadm `certs generate-csr`).
+    Csr(Box<CsrArgs>),
+}
+
+const CHECK_HELP: &str = "\
+Exit codes:
+  0  everything present, valid and consistent
+  1  something expires within --warn-within
+  2  something is missing, expired or fails a check (or invalid flags)";
+
+/// Flags of `pki check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
+
+    /// Output format (json/yaml: schema tenantctl.io/v1 PKICheck, see the README).
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    /// Exit 1 when anything expires within DURATION (e.g. 30d).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub warn_within: Option<Duration>,
+
+    /// Also write expiry timestamps in node-exporter's textfile format to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus_textfile: Option<PathBuf>,
+}
+
+/// Flags of `pki renew`.
+#[derive(Debug, Args)]
+pub struct PkiRenewArgs {
+    /// What to renew: `all`, or names as `pki check` prints them (apiserver, admin.conf, ...).
+    #[arg(required = true, value_name = "NAME|all")]
+    pub names: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
+
+    /// Keep the existing private keys.
+    #[arg(long)]
+    pub reuse_key: bool,
+
+    /// Add SANs to the named serving certificate (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "SAN,...")]
+    pub add_san: Vec<San>,
+
+    /// Remove SANs from the named serving certificate (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "SAN,...")]
+    pub remove_san: Vec<San>,
+
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Flags of `pki ca-hash`.
+#[derive(Debug, Args)]
+pub struct CaHashArgs {
+    /// The PKI directory holding ca.crt [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// A CA certificate file (instead of --cert-dir).
+    #[arg(long, value_name = "FILE", conflicts_with = "cert_dir")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// Flags of `pki csr`.
+#[derive(Debug, Args)]
+pub struct CsrArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
 }
 
 /// Flags of `pki init`.

@@ -166,6 +166,14 @@ pub enum Error {
         /// What could not be undone.
         failed: Vec<String>,
     },
+    /// `pki check` found something: exit 1 (expiring soon) or 2 (missing or failing).
+    #[error("{message}")]
+    Check {
+        /// The exit code.
+        code: u8,
+        /// One line.
+        message: String,
+    },
     /// A PKI error.
     #[error(transparent)]
     Pki(#[from] pki_core::Error),
@@ -181,6 +189,7 @@ impl Error {
             Self::Usage { .. } | Self::Refused { .. } => ExitCodes::USAGE,
             Self::Exists { .. } => ExitCodes::INCONSISTENT,
             Self::RolledBack { cause, .. } => cause.exit_code(),
+            Self::Check { code, .. } => *code,
             Self::Pki(e) if is_input_error(e) => ExitCodes::USAGE,
             Self::Inconsistent { .. } => ExitCodes::INCONSISTENT,
             Self::Locked { .. } => ExitCodes::LOCKED,

@@ -6,14 +6,17 @@ mod create;
 pub mod credentials;
 mod error;
 pub mod fs;
+pub mod kubeadm_config;
 mod kubeconfigs;
 mod lifecycle;
 mod pki_init;
+pub mod pki_ops;
 pub mod tenant;
 
 pub use cli::{
-    Cli, ClusterArgs, Command, CreateArgs, Format, InitArgs, ListArgs, PkiArgs, PkiCommand,
-    RenewArgs, RevokeArgs, ShowArgs, SignerKind, parse_duration,
+    CaHashArgs, CheckArgs, Cli, ClusterArgs, Command, CreateArgs, CsrArgs, Format, InitArgs,
+    ListArgs, PkiArgs, PkiCommand, PkiRenewArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind,
+    parse_duration,
 };
 pub use create::{CreatePlan, create_online, verify};
 pub use error::{Error, ExitCodes};
@@ -52,6 +55,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 pub fn run_with_output(cli: Cli, out: &mut impl std::io::Write) -> Result<(), Error> {
     match cli.command {
         Command::Pki(PkiCommand::Init(args)) => pki_init::run(&args, out),
+        Command::Pki(PkiCommand::Check(args)) => pki_ops::check(&args, out),
+        Command::Pki(PkiCommand::Renew(args)) => pki_ops::renew(&args, out),
+        Command::Pki(PkiCommand::CaHash(args)) => pki_ops::ca_hash(&args, out),
+        Command::Pki(PkiCommand::Csr(args)) => pki_ops::csr(&args, out),
         Command::Create(args) => create::run(&args, out),
         Command::List(args) => lifecycle::list(&args, out),
         Command::Show(args) => lifecycle::show(&args, out),

@@ -222,13 +222,29 @@ pub(crate) struct Settings {
 }
 
 /// Resolves the PKI flags: each flag, else its default; the whole `ClusterConfig` checked.
+///
+/// Without `--encryption-algorithm`, an existing PKI keeps its own algorithm (that of
+/// `ca.crt`'s key), so `check` and `renew` need not repeat the flag `init` was given.
 pub(crate) fn settings(args: &PkiArgs) -> Result<Settings, Error> {
+    let cert_dir = args
+        .cert_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CERT_DIR.into());
+    let mut cfg = config_from(args)?;
+    let existing_algorithm = || {
+        std::fs::read_to_string(cert_dir.join("ca.crt"))
+            .ok()
+            .and_then(|pem| pki_core::Certificate::from_pem(&pem).ok())
+            .and_then(|ca| ca.key_algorithm().ok())
+    };
+    if args.encryption_algorithm.is_none()
+        && let Some(alg) = existing_algorithm()
+    {
+        cfg.key_algorithm = alg;
+    }
     Ok(Settings {
-        cfg: config_from(args)?,
-        cert_dir: args
-            .cert_dir
-            .clone()
-            .unwrap_or_else(|| DEFAULT_CERT_DIR.into()),
+        cfg,
+        cert_dir,
         kubeconfig_dir: args
             .kubeconfig_dir
             .clone()
