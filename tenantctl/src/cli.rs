@@ -428,6 +428,11 @@ pub struct InitArgs {
 /// `renew` and `csr`. Flags override `--config`, which overrides the defaults shown.
 #[derive(Debug, Args, Clone, Default)]
 pub struct PkiArgs {
+    /// kubeadm's own configuration file (InitConfiguration + ClusterConfiguration, v1beta3 or
+    /// v1beta4); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     /// Where certificates and keys are stored [default: /etc/kubernetes/pki].
     #[arg(long, value_name = "DIR")]
     pub cert_dir: Option<PathBuf>,
@@ -491,7 +496,8 @@ pub struct PkiArgs {
 impl PkiArgs {
     /// Whether any flag that changes a certificate's SANs was given.
     pub fn sets_sans(&self) -> bool {
-        self.node_name.is_some()
+        self.config.is_some()
+            || self.node_name.is_some()
             || self.apiserver_advertise_address.is_some()
             || self.control_plane_endpoint.is_some()
             || self.apiserver_cert_extra_sans.is_some()

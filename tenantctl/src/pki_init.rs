@@ -226,11 +226,13 @@ pub(crate) struct Settings {
 /// Without `--encryption-algorithm`, an existing PKI keeps its own algorithm (that of
 /// `ca.crt`'s key), so `check` and `renew` need not repeat the flag `init` was given.
 pub(crate) fn settings(args: &PkiArgs) -> Result<Settings, Error> {
+    let (merged, etcd) = merge_config_file(args)?;
+    let args = &merged;
     let cert_dir = args
         .cert_dir
         .clone()
         .unwrap_or_else(|| DEFAULT_CERT_DIR.into());
-    let mut cfg = config_from(args)?;
+    let mut cfg = config_from(args, etcd)?;
     let existing_algorithm = || {
         std::fs::read_to_string(cert_dir.join("ca.crt"))
             .ok()
@@ -252,7 +254,41 @@ pub(crate) fn settings(args: &PkiArgs) -> Result<Settings, Error> {
     })
 }
 
-fn config_from(args: &PkiArgs) -> Result<ClusterConfig, Error> {
+/// Fills what the flags leave out from `--config` (kubeadm's file): flag, then file.
+fn merge_config_file(args: &PkiArgs) -> Result<(PkiArgs, Option<Etcd>), Error> {
+    let Some(path) = &args.config else {
+        return Ok((args.clone(), None));
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let file = crate::kubeadm_config::parse(&text).map_err(|e| Error::Usage {
+        flag: "--config",
+        message: format!("{}: {e}", path.display()),
+    })?;
+    let mut m = args.clone();
+    m.cert_dir = m.cert_dir.or(file.cert_dir);
+    m.node_name = m.node_name.or(file.node_name);
+    m.apiserver_advertise_address = m.apiserver_advertise_address.or(file.advertise_address);
+    m.apiserver_bind_port = m.apiserver_bind_port.or(file.bind_port);
+    m.control_plane_endpoint = m.control_plane_endpoint.or(file.control_plane_endpoint);
+    m.apiserver_cert_extra_sans = m.apiserver_cert_extra_sans.or(file.cert_sans);
+    m.service_cidr = m.service_cidr.or(file.service_subnets);
+    m.service_dns_domain = m.service_dns_domain.or(file.dns_domain);
+    m.cluster_name = m.cluster_name.or(file.cluster_name);
+    m.encryption_algorithm = m.encryption_algorithm.or(file.encryption_algorithm);
+    m.cert_validity = m.cert_validity.or(file.cert_validity);
+    m.ca_validity = m.ca_validity.or(file.ca_validity);
+    let etcd = if args.external_etcd {
+        None
+    } else {
+        file.etcd.map(Etcd::from)
+    };
+    Ok((m, etcd))
+}
+
+fn config_from(args: &PkiArgs, etcd: Option<Etcd>) -> Result<ClusterConfig, Error> {
     let node_name = match &args.node_name {
         Some(n) => n.clone(),
         None => host_name()?,
@@ -285,6 +321,9 @@ fn config_from(args: &PkiArgs) -> Result<ClusterConfig, Error> {
     }
     if let Some(v) = &args.apiserver_cert_extra_sans {
         cfg.apiserver_extra_sans = v.clone();
+    }
+    if let Some(etcd) = etcd {
+        cfg.etcd = etcd;
     }
     if args.external_etcd {
         cfg.etcd = Etcd::External;

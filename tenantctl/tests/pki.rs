@@ -539,3 +539,141 @@ fn csr_writes_keys_and_requests_openssl_verifies_and_never_overwrites() {
     assert_eq!(again.status.code(), Some(3));
     assert_eq!(tree(dir.path()), before);
 }
+
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/tests/fixtures/kubeadm/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// `--config` only (plus the directories): the file decides everything else.
+fn with_config(dir: &Path, args: &[&str], config: &str) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .args(["--config", &fixture(config), "--cert-dir"])
+        .arg(dir.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn kubeadm_v1beta4_config_drives_init_check_and_renew() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_config(dir.path(), &["pki", "init"], "v1beta4-full.yaml");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let api = cert(dir.path(), "apiserver.crt");
+    let sans: Vec<String> = api.sans().iter().map(ToString::to_string).collect();
+    for want in [
+        "cp-1.example.internal",
+        "kubernetes.default.svc.cluster.example",
+        "api.example.com",
+        "*.api.example.com",
+        "10.96.0.1",
+        "fd00:10:96::1",
+        "fd00:10:100::1",
+        "fd00:10:100::100",
+        "10.100.1.1",
+    ] {
+        assert!(sans.iter().any(|s| s == want), "{want} in {sans:?}");
+    }
+    assert_eq!(
+        api.key_algorithm().unwrap(),
+        pki_core::KeyAlgorithm::EcdsaP384
+    );
+    let days = |c: &Certificate| {
+        c.not_after()
+            .duration_since(c.not_before())
+            .unwrap()
+            .as_secs()
+            / 86_400
+    };
+    assert_eq!(days(&api), 90, "certificateValidityPeriod 2160h");
+    assert_eq!(
+        days(&cert(dir.path(), "ca.crt")),
+        7300,
+        "caCertificateValidityPeriod 175200h"
+    );
+    let etcd = cert(dir.path(), "etcd/server.crt");
+    assert!(
+        etcd.sans()
+            .contains(&San::Dns("etcd.example.internal".into()))
+    );
+    let admin = fs::read_to_string(dir.path().join("admin.conf")).unwrap();
+    assert!(
+        admin.contains("server: https://[fd00:10:100::100]:6443"),
+        "{admin}"
+    );
+    assert!(
+        admin.contains("kubernetes-admin@example-cluster"),
+        "{admin}"
+    );
+
+    let check = with_config(dir.path(), &["pki", "check"], "v1beta4-full.yaml");
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    // A flag overrides the file: a new node name is a SAN the current certificate lacks.
+    let mut moved = Command::new(BIN);
+    moved
+        .args([
+            "pki",
+            "check",
+            "--node-name",
+            "cp-2",
+            "--config",
+            &fixture("v1beta4-full.yaml"),
+            "--cert-dir",
+        ])
+        .arg(dir.path().join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(dir.path());
+    let moved = moved.output().unwrap();
+    assert_eq!(moved.status.code(), Some(2));
+    assert!(
+        text(&moved.stdout).contains("cp-2"),
+        "{}",
+        text(&moved.stdout)
+    );
+    let renew = with_config(
+        dir.path(),
+        &["pki", "renew", "apiserver", "--dry-run"],
+        "v1beta4-full.yaml",
+    );
+    assert!(renew.status.success(), "{}", text(&renew.stderr));
+    assert!(
+        !text(&renew.stdout).contains("SAN"),
+        "the config's SANs are the certificate's: {}",
+        text(&renew.stdout)
+    );
+}
+
+#[test]
+fn kubeadm_v1beta3_config_and_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = with_config(dir.path(), &["pki", "init"], "v1beta3-full.yaml");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let api = cert(dir.path(), "apiserver.crt");
+    assert!(api.sans().contains(&San::Dns("ec2-10-100-0-1".into())));
+    assert!(api.sans().contains(&San::Ip("10.100.0.1".parse().unwrap())));
+
+    let bad = dir.path().join("bad.yaml");
+    fs::write(&bad, "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nnetworking:\n  serviceSubnet: 10.96.0.0/33\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["pki", "init", "--config"])
+        .arg(&bad)
+        .arg("--cert-dir")
+        .arg(dir.path().join("new"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("invalid --config: ")
+            && err.contains(
+                "ClusterConfiguration.networking.serviceSubnet: \"10.96.0.0/33\" is not a CIDR"
+            ),
+        "{err}"
+    );
+    assert!(!dir.path().join("new").exists());
+}
