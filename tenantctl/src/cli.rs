@@ -186,6 +186,19 @@ pub struct CreateArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Only write a key and a CSR (CN = user, O = groups) for an offline CA to sign: FILE and
+    /// FILE's name with `.key`. Nothing else happens; finish with --cert/--key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "offline", "dry_run"])]
+    pub csr_out: Option<PathBuf>,
+
+    /// Use this certificate (signed elsewhere, e.g. from --csr-out) instead of minting one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub cluster: ClusterArgs,

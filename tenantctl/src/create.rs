@@ -42,6 +42,8 @@ pub struct CreatePlan {
     pub output: PathBuf,
     /// Replace an existing output file.
     pub force: bool,
+    /// A certificate and key signed elsewhere (`--cert`, `--key`).
+    pub import: Option<(PathBuf, PathBuf)>,
 }
 
 impl CreatePlan {
@@ -77,6 +79,7 @@ impl CreatePlan {
             key_algorithm: args.key_algorithm,
             output,
             force: args.force,
+            import: args.cert.clone().zip(args.key.clone()),
         })
     }
 
@@ -104,6 +107,9 @@ pub(crate) fn run(args: &CreateArgs, out: &mut impl Write) -> Result<(), Error> 
     let plan = CreatePlan::from_args(args)?;
     for w in plan.warnings() {
         say!(out, "warning: {w}");
+    }
+    if let Some(path) = &args.csr_out {
+        return csr_out(&plan, path, out);
     }
     if args.dry_run {
         return print_dry_run(&plan, args, out);
@@ -414,6 +420,9 @@ async fn mint(
     signer: &credentials::Signer<'_>,
     now: SystemTime,
 ) -> Result<Minted, Error> {
+    if let Some((cert, key)) = &plan.import {
+        return credentials::import(cert, key, &plan.tenant, now);
+    }
     match signer {
         credentials::Signer::Local { cert_dir } => {
             let ca = credentials::load_ca(cert_dir, now)?;
@@ -724,12 +733,26 @@ fn offline(plan: &CreatePlan, args: &CreateArgs, out: &mut impl Write) -> Result
         });
     }
     let now = SystemTime::now();
-    let ca = credentials::load_ca(&args.cert_dir, now)?;
-    let entry = offline_cluster_entry(args, ca.certificate())?;
+    let (minted, ca_cert) = match &plan.import {
+        Some((cert, key)) => {
+            let minted = credentials::import(cert, key, tenant, now)?;
+            let ca_path = args.cert_dir.join("ca.crt");
+            let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| Error::Read {
+                path: ca_path,
+                source,
+            })?;
+            (minted, Certificate::from_pem(&ca_pem)?)
+        }
+        None => {
+            let ca = credentials::load_ca(&args.cert_dir, now)?;
+            let minted = credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?;
+            (minted, ca.certificate().clone())
+        }
+    };
+    let entry = offline_cluster_entry(args, &ca_cert)?;
     if let Some(w) = credentials::san_warning(&args.cert_dir, &entry.server) {
         say!(out, "warning: {w}");
     }
-    let minted = credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?;
     for w in &minted.warnings {
         say!(out, "warning: {w}");
     }
@@ -819,6 +842,64 @@ fn offline(plan: &CreatePlan, args: &CreateArgs, out: &mut impl Write) -> Result
         out,
         "wrote {} — the tenant record; `kubectl apply -f` it to share it with `tenantctl list`",
         record_path.display()
+    );
+    Ok(())
+}
+
+/// `--csr-out FILE`: a key and a CSR for the tenant, for an offline CA. Never overwrites.
+fn csr_out(plan: &CreatePlan, path: &Path, out: &mut impl Write) -> Result<(), Error> {
+    let tenant = &plan.tenant;
+    if tenant.auth() == AuthKind::Token {
+        return Err(Error::Usage {
+            flag: "--csr-out",
+            message: "a token tenant has no certificate".into(),
+        });
+    }
+    let key_path = path.with_extension("key");
+    let key = pki_core::PrivateKey::generate(plan.key_algorithm)?;
+    let csr = pki_core::Csr::build(&key, tenant.user(), tenant.groups(), &[])?;
+    let key_pem = key.secret_pem()?;
+    let csr_pem = csr.to_pem();
+    fs::write_new_files(&[
+        Pending {
+            path: key_path.clone(),
+            contents: key_pem.as_bytes(),
+            secret: true,
+        },
+        Pending {
+            path: path.to_owned(),
+            contents: csr_pem.as_bytes(),
+            secret: false,
+        },
+    ])
+    .map_err(|e| match e {
+        Error::Write { path, source } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+            Error::Exists { path }
+        }
+        e => e,
+    })?;
+    say!(
+        out,
+        "wrote {} (CN={}{}) and its key {} (0600)",
+        path.display(),
+        tenant.user(),
+        tenant
+            .groups()
+            .iter()
+            .map(|g| format!(", O={g}"))
+            .collect::<String>(),
+        key_path.display()
+    );
+    say!(
+        out,
+        "Have the CA sign it as a client certificate for at most {}, e.g.\n  openssl x509 -req -in {} -CA ca.crt -CAkey ca.key -days {} -extfile <(printf 'extendedKeyUsage=clientAuth\\nkeyUsage=critical,digitalSignature') -out {}.crt\nthen finish with: tenantctl create {} --cert {}.crt --key {} --role ...",
+        humanize(plan.ttl),
+        path.display(),
+        plan.ttl.as_secs().div_ceil(86_400),
+        path.with_extension("").display(),
+        tenant.user(),
+        path.with_extension("").display(),
+        key_path.display()
     );
     Ok(())
 }

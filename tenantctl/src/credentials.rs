@@ -174,6 +174,64 @@ pub async fn mint_csr(
     })
 }
 
+/// A certificate signed elsewhere (`--cert`/`--key`): it must be a client certificate for this
+/// key, with the tenant's CN and O, and in date.
+pub fn import(
+    cert_path: &Path,
+    key_path: &Path,
+    tenant: &Tenant,
+    now: SystemTime,
+) -> Result<Minted, Error> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let cert = Certificate::from_pem(&read(cert_path)?)?;
+    let key = PrivateKey::from_pem(&read(key_path)?)?;
+    let bad = |message: String| Error::Usage {
+        flag: "--cert",
+        message: format!("{}: {message}", cert_path.display()),
+    };
+    if !cert.matches_key(&key)? {
+        return Err(bad(format!(
+            "is not the certificate of {}",
+            key_path.display()
+        )));
+    }
+    if cert.common_name().as_deref() != Some(tenant.user())
+        || cert.organizations() != tenant.groups()
+    {
+        return Err(bad(format!(
+            "names CN={:?} O={:?}, not the tenant's CN={:?} O={:?}",
+            cert.common_name().unwrap_or_default(),
+            cert.organizations(),
+            tenant.user(),
+            tenant.groups()
+        )));
+    }
+    if !cert
+        .ext_key_usages()
+        .contains(&pki_core::ExtKeyUsage::ClientAuth)
+    {
+        return Err(bad("lacks the clientAuth extended key usage".into()));
+    }
+    if !cert.is_valid_at(now) {
+        return Err(bad(format!(
+            "is not valid now (valid {} to {})",
+            crate::tenant::rfc3339(cert.not_before()),
+            crate::tenant::rfc3339(cert.not_after())
+        )));
+    }
+    Ok(Minted {
+        record: CredentialRecord::certificate(&cert, "external"),
+        key,
+        cert,
+        warnings: Vec::new(),
+    })
+}
+
 /// A client-certificate kubeconfig for `tenant`.
 pub fn cert_kubeconfig(
     cluster: &ClusterEntry,

@@ -471,3 +471,150 @@ fn a_server_outside_the_apiserver_sans_is_warned_about() {
     );
     assert!(!String::from_utf8_lossy(&covered.stdout).contains("SANs"));
 }
+
+#[test]
+fn csr_out_then_an_offline_ca_signs_then_create_imports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
+    let csr = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "create",
+            "alice",
+            "--role",
+            "view",
+            "--group",
+            "dev",
+            "--csr-out",
+            "alice.csr",
+        ])
+        .output()
+        .unwrap();
+    assert!(csr.status.success(), "{}", stderr(&csr));
+    assert_eq!(
+        fs::metadata(dir.path().join("alice.key")).unwrap().mode() & 0o777,
+        0o600
+    );
+    // The offline CA: openssl, as the printed instructions say.
+    let ext = dir.path().join("ext.cnf");
+    fs::write(
+        &ext,
+        "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    let signed = Command::new("openssl")
+        .current_dir(dir.path())
+        .args([
+            "x509",
+            "-req",
+            "-in",
+            "alice.csr",
+            "-CA",
+            "pki/ca.crt",
+            "-CAkey",
+            "pki/ca.key",
+            "-days",
+            "7",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "alice.crt",
+        ])
+        .output()
+        .expect("openssl is installed");
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    let again = Command::new(BIN)
+        .current_dir(dir.path())
+        .args([
+            "create",
+            "alice",
+            "--role",
+            "view",
+            "--csr-out",
+            "alice.csr",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(3),
+        "never overwrites: {}",
+        stderr(&again)
+    );
+
+    let wrong = create(
+        dir.path(),
+        &[
+            "alice",
+            "--role",
+            "view",
+            "--cert",
+            "alice.crt",
+            "--key",
+            "pki/apiserver.key",
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(
+        stderr(&wrong).contains("is not the certificate of pki/apiserver.key"),
+        "{}",
+        stderr(&wrong)
+    );
+    let other = create(
+        dir.path(),
+        &[
+            "bob",
+            "--role",
+            "view",
+            "--cert",
+            "alice.crt",
+            "--key",
+            "alice.key",
+        ],
+    );
+    assert!(
+        stderr(&other).contains("not the tenant's CN=\"bob\""),
+        "{}",
+        stderr(&other)
+    );
+
+    let out = create(
+        dir.path(),
+        &[
+            "alice",
+            "--role",
+            "view",
+            "--group",
+            "dev",
+            "--cert",
+            "alice.crt",
+            "--key",
+            "alice.key",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let kc = kubeconfig::Kubeconfig::from_yaml(
+        &fs::read_to_string(dir.path().join("alice.kubeconfig")).unwrap(),
+    )
+    .unwrap();
+    let v = kc
+        .current()
+        .unwrap()
+        .validate(std::time::SystemTime::now())
+        .unwrap();
+    assert_eq!(
+        v.client_certificate.unwrap().der(),
+        pki_core::Certificate::from_pem(&fs::read_to_string(dir.path().join("alice.crt")).unwrap())
+            .unwrap()
+            .der()
+    );
+    assert!(
+        fs::read_to_string(dir.path().join("alice-tenant.yaml"))
+            .unwrap()
+            .contains("\"signer\": \"external\"")
+    );
+}
