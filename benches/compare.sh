@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Whole-process comparison: `tenantctl pki init` against openssl creating the same number of
-# keys (16: 10 certificates, sa, 5 kubeconfig clients), same machine, same run.
+# keys (16: 10 certificates, sa, 5 kubeconfig clients), and the same keys plus the 15
+# certificates signed by their CAs, same machine, same run.
 # Usage: benches/compare.sh [RUNS]   (needs a release build: cargo build --release -p tenantctl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,23 @@ openssl_keys() { # ALG-spec for genpkey, 16 keys, 2 at a time (this machine has 
     wait
   done
 }
-export -f openssl_keys
+openssl_tree() { # the same 16 keys, plus the 3 self-signed CAs, 7 leaves and 5 kubeconfig
+  # client certificates signed by their CAs (the files pki init writes, minus the kubeconfig YAML)
+  openssl_keys "$@"
+  local o=$work/out
+  for ca in a1 a2 a3; do
+    openssl req -x509 -new -key "$o/$ca.key" -subj "/CN=$ca" -days 3650 -out "$o/$ca.crt" \
+      -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature,keyEncipherment 2>/dev/null
+  done
+  local n=0
+  for leaf in a4 a5 a6 a7 a8 b1 b2 b3 b4 b5 b6 b7; do
+    n=$((n + 1))
+    local ca=a$(( n % 3 + 1 ))
+    openssl req -new -key "$o/$leaf.key" -subj "/O=group/CN=$leaf" -addext subjectAltName=DNS:kubernetes,DNS:cp1,IP:10.96.0.1,IP:10.0.0.10 2>/dev/null |
+      openssl x509 -req -CA "$o/$ca.crt" -CAkey "$o/$ca.key" -days 365 -copy_extensions copy -out "$o/$leaf.crt" 2>/dev/null
+  done
+}
+export -f openssl_keys openssl_tree
 export work
 
 for alg in RSA-2048 ECDSA-P256; do
@@ -45,6 +62,7 @@ for alg in RSA-2048 ECDSA-P256; do
   read -r ours ours_rss < <(time_ms "$bin" pki init --cert-dir "$work/out/pki" --kubeconfig-dir "$work/out" \
       --node-name cp1 --apiserver-advertise-address 10.0.0.10 --encryption-algorithm "$alg")
   read -r base base_rss < <(time_ms bash -c "openssl_keys $spec")
-  printf '%-11s tenantctl pki init: %5d ms (peak RSS %6d KiB)   openssl genpkey x16 (2 parallel): %5d ms   ratio %.2f\n' \
-    "$alg" "$ours" "$ours_rss" "$base" "$(echo "$ours / $base" | bc -l)"
+  read -r tree tree_rss < <(time_ms bash -c "openssl_tree $spec")
+  printf '%-11s tenantctl pki init: %5d ms (peak RSS %6d KiB) | openssl genpkey x16 (2 parallel): %5d ms, ratio %.2f | openssl keys + 15 certificates: %5d ms, ratio %.2f\n' \
+    "$alg" "$ours" "$ours_rss" "$base" "$(echo "$ours / $base" | bc -l)" "$tree" "$(echo "$ours / $tree" | bc -l)"
 done
