@@ -83,6 +83,31 @@ impl CreatePlan {
         })
     }
 
+    /// The record of the tenant this plan creates.
+    fn record(
+        &self,
+        created_namespace: bool,
+        service_account: Option<String>,
+        credentials: Vec<CredentialRecord>,
+        now: SystemTime,
+    ) -> TenantRecord {
+        let tenant = &self.tenant;
+        TenantRecord {
+            user: tenant.user().to_owned(),
+            auth: tenant.auth(),
+            groups: tenant.groups().to_vec(),
+            namespace: self.bindings.namespace.clone(),
+            created_namespace,
+            service_account,
+            roles: self.bindings.roles.clone(),
+            bindings: self.bindings.binding_refs(tenant),
+            bind_group: self.bindings.bind_group,
+            credentials,
+            created: rfc3339(now),
+            revoked: None,
+        }
+    }
+
     /// Warnings the flags deserve (long lifetimes, groups in certificates).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
@@ -370,23 +395,11 @@ where
 
     let mut credentials = history;
     credentials.push(credential);
-    let record = TenantRecord {
-        user: tenant.user().to_owned(),
-        auth: tenant.auth(),
-        groups: tenant.groups().to_vec(),
-        namespace: ns.map(str::to_owned),
-        created_namespace: create_ns,
-        service_account: objects
-            .service_account
-            .as_ref()
-            .and_then(|sa| sa.metadata.name.clone()),
-        roles: plan.bindings.roles.clone(),
-        bindings: plan.bindings.binding_refs(tenant),
-        bind_group: plan.bindings.bind_group,
-        credentials,
-        created: rfc3339(now),
-        revoked: None,
-    };
+    let service_account = objects
+        .service_account
+        .as_ref()
+        .and_then(|sa| sa.metadata.name.clone());
+    let record = plan.record(create_ns, service_account, credentials, now);
     cluster.save_record(tenant, &record).await?;
     undo.steps.push(Step::Record(tenant.clone(), previous));
     say!(
@@ -759,20 +772,12 @@ fn offline(plan: &CreatePlan, args: &CreateArgs, out: &mut impl Write) -> Result
     let ns = plan.bindings.namespace.as_deref();
     let kubeconfig = credentials::cert_kubeconfig(&entry, tenant, &minted, ns)?;
     let objects = plan.bindings.objects(tenant);
-    let record = TenantRecord {
-        user: tenant.user().to_owned(),
-        auth: tenant.auth(),
-        groups: tenant.groups().to_vec(),
-        namespace: ns.map(str::to_owned),
-        created_namespace: objects.namespace.is_some(),
-        service_account: None,
-        roles: plan.bindings.roles.clone(),
-        bindings: plan.bindings.binding_refs(tenant),
-        bind_group: plan.bindings.bind_group,
-        credentials: vec![minted.record.clone()],
-        created: rfc3339(now),
-        revoked: None,
-    };
+    let record = plan.record(
+        objects.namespace.is_some(),
+        None,
+        vec![minted.record.clone()],
+        now,
+    );
 
     let dir = plan.output.parent().unwrap_or(Path::new(""));
     let base = default_output(tenant, "x");

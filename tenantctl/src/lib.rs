@@ -66,3 +66,24 @@ pub fn run_with_output(cli: Cli, out: &mut impl std::io::Write) -> Result<(), Er
         Command::Revoke(args) => lifecycle::revoke(&args, out),
     }
 }
+
+/// Prints rows as a table: columns padded to their widest cell, three spaces apart.
+pub(crate) fn print_table<const N: usize>(
+    rows: &[[String; N]],
+    out: &mut impl std::io::Write,
+) -> Result<(), Error> {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            line.push_str(&format!("{cell:<w$}   "));
+        }
+        say!(out, "{}", line.trim_end());
+    }
+    Ok(())
+}

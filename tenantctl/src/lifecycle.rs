@@ -96,7 +96,7 @@ pub fn print_list(
                 );
                 return Ok(());
             }
-            print_table(&rows, out)?;
+            crate::print_table(&rows, out)?;
         }
     }
     Ok(())
@@ -494,27 +494,6 @@ fn residual(end: SystemTime, now: SystemTime) -> String {
 
 fn dash(s: String) -> String {
     if s.is_empty() { "-".into() } else { s }
-}
-
-fn print_table<const N: usize>(rows: &[[String; N]], out: &mut impl Write) -> Result<(), Error> {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   "));
-            }
-        }
-        say!(out, "{}", line.trim_end());
-    }
-    Ok(())
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {

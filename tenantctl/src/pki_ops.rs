@@ -324,7 +324,7 @@ fn print_check_table(r: &CheckReport, out: &mut impl Write) -> Result<(), Error>
             yes_no(i.externally_managed),
         ]);
     }
-    table(&rows, out)?;
+    crate::print_table(&rows, out)?;
     say!(out, "");
     let mut rows = vec![[
         "CERTIFICATE AUTHORITY".to_owned(),
@@ -340,7 +340,7 @@ fn print_check_table(r: &CheckReport, out: &mut impl Write) -> Result<(), Error>
             yes_no(i.externally_managed),
         ]);
     }
-    table(&rows, out)?;
+    crate::print_table(&rows, out)?;
     let sa = &r.service_account_key;
     say!(out, "");
     say!(
@@ -392,23 +392,6 @@ fn residual_cell(i: &CheckItem) -> String {
         Some(s) if s >= 3600 => format!("{}h", s / 3600),
         Some(s) => format!("{}m", s / 60),
     }
-}
-
-fn table<const N: usize>(rows: &[[String; N]], out: &mut impl Write) -> Result<(), Error> {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for row in rows {
-        let mut line = String::new();
-        for (c, w) in row.iter().zip(widths) {
-            line.push_str(&format!("{c:<w$}   "));
-        }
-        say!(out, "{}", line.trim_end());
-    }
-    Ok(())
 }
 
 /// node-exporter's textfile format: one expiry timestamp per certificate, and a problem count.
