@@ -294,6 +294,11 @@ pub fn cluster_entry(
 pub fn san_warning(cert_dir: &Path, server: &ServerUrl) -> Option<String> {
     let pem = std::fs::read_to_string(cert_dir.join("apiserver.crt")).ok()?;
     let cert = Certificate::from_pem(&pem).ok()?;
+    uncovered_server(&cert, server)
+}
+
+/// A message when `server`'s host is not among the serving certificate's SANs.
+pub fn uncovered_server(cert: &Certificate, server: &ServerUrl) -> Option<String> {
     let host = server.host().trim_start_matches('[').trim_end_matches(']');
     let san = match host.parse() {
         Ok(ip) => San::Ip(ip),

@@ -233,6 +233,7 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
         }
     }
     let ca_external = !pki_files.contains_key("ca.key");
+    let apiserver = pki_files.get("apiserver.crt").and_then(|b| parse_cert(b));
     for spec in &CONTROL_PLANE_KUBECONFIGS {
         let mut item = CheckItem {
             name: spec.file_name.to_owned(),
@@ -249,6 +250,17 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
             .and_then(|b| kubeconfig_cert(b))
         {
             set_expiry(&mut item, &cert, now);
+        }
+        // kubeadm#3267: a kubeconfig whose server the API server's certificate does not name.
+        if let (Some(api), Some(server)) = (
+            &apiserver,
+            kc_files
+                .get(spec.file_name)
+                .and_then(|b| kubeconfig_server(b)),
+        ) && let Some(message) = crate::credentials::uncovered_server(api, &server)
+        {
+            item.problems
+                .push(format!("server {}: {message}", server.as_str()));
         }
         certificates.push(item);
     }
@@ -295,6 +307,11 @@ fn kubeconfig_cert(bytes: &[u8]) -> Option<Certificate> {
         Credentials::ClientCertificate { cert_pem, .. } => Certificate::from_pem(&cert_pem).ok(),
         _ => None,
     }
+}
+
+fn kubeconfig_server(bytes: &[u8]) -> Option<kubeconfig::ServerUrl> {
+    let kc = Kubeconfig::from_yaml(std::str::from_utf8(bytes).ok()?).ok()?;
+    kc.current().ok()?.server.parse().ok()
 }
 
 fn set_expiry(item: &mut CheckItem, cert: &Certificate, now: SystemTime) {

@@ -179,6 +179,19 @@ fn check_exit_codes_json_and_prometheus() {
     );
     assert!(metrics.contains("tenantctl_certificate_problems{name=\"apiserver\"} 0\n"));
 
+    // A kubeconfig pointing at a host the API server certificate does not name (kubeadm#3267).
+    let admin = dir.path().join("admin.conf");
+    let original = fs::read_to_string(&admin).unwrap();
+    fs::write(
+        &admin,
+        original.replace("https://10.0.0.10:6443", "https://lb.example.net:6443"),
+    )
+    .unwrap();
+    let moved = run(dir.path(), &["pki", "check"]);
+    assert_eq!(moved.status.code(), Some(2));
+    assert!(text(&moved.stdout).contains("admin.conf: server https://lb.example.net:6443: lb.example.net is not among the API server certificate's SANs"), "{}", text(&moved.stdout));
+    fs::write(&admin, original).unwrap();
+
     // Missing, truncated and foreign files: exit 2, each named.
     fs::remove_file(dir.path().join("scheduler.conf")).unwrap();
     let key = fs::read_to_string(dir.path().join("pki/front-proxy-client.key")).unwrap();
