@@ -3,13 +3,118 @@
 # `tenantctl pki init` with RSA-2048, RSA-3072 (IPv6, dual-stack, wildcard SAN), ECDSA-P256 and
 # ECDSA-P384; the keys re-encoded by openssl (PKCS#8, EC PARAMETERS + SEC1, encrypted); CSRs made
 # by openssl with the project's keys; the control-plane kubeconfigs, tenant kubeconfigs from
-# `tenantctl create --offline`, hand-written token and plugin kubeconfigs; plus edge cases
-# (empty, truncated, wrong label, CRLF, trailing garbage).
+# `tenantctl create --offline`, hand-written token and plugin kubeconfigs; tenantctl's kubeadm
+# config fixtures; plus edge cases (empty, truncated, wrong label, CRLF, trailing garbage, and the
+# YAML shapes listed in kubeadm_config_corpus).
 #
 # Every key written here is a throwaway test fixture. Needs openssl, and builds the release
 # tenantctl (`cargo build --release -p tenantctl`) unless TENANTCTL=path names one.
+#
+# `./make-corpus.sh kubeadm_config` regenerates only corpus/kubeadm_config/ (kubeadm config files:
+# the parser's test fixtures plus hand-written edge cases), which needs neither tenantctl nor
+# openssl.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+# --- kubeadm config files: tenantctl's fixtures, then edge cases, one file each ---------------
+kubeadm_config_corpus() {
+  local d=corpus/kubeadm_config f
+  rm -rf "$d"
+  mkdir -p "$d"
+  for f in ../tenantctl/tests/fixtures/kubeadm/*.yaml; do
+    cp "$f" "$d/fixture-$(basename "$f")"
+  done
+  # CRLF and lone-CR line endings (YAML line breaks either way; error lines count them).
+  sed 's/$/\r/' "$d/fixture-v1beta4-full.yaml" >"$d/fixture-v1beta4-full-crlf.yaml"
+  tr '\n' '\r' <"$d/fixture-v1beta3.yaml" >"$d/fixture-v1beta3-cr-only.yaml"
+  head -c "$(($(wc -c <"$d/fixture-v1beta4-full.yaml") / 2))" "$d/fixture-v1beta4-full.yaml" \
+    >"$d/fixture-v1beta4-full-truncated.yaml"
+  local v4='apiVersion: kubeadm.k8s.io/v1beta4'
+  local v3='apiVersion: kubeadm.k8s.io/v1beta3'
+  local cc='kind: ClusterConfiguration' ic='kind: InitConfiguration'
+  : >"$d/empty"
+  printf -- '---\n' >"$d/only-separator"
+  printf -- '---\n---\n...\n---\n' >"$d/only-separators-and-end"
+  printf '# just a comment\n' >"$d/only-comment"
+  printf '%s\n%s\nclusterName: c' "$v4" "$cc" >"$d/no-final-newline"
+  printf '%s\n%s\nclusterName: c\n...\n' "$v4" "$cc" >"$d/document-end-marker"
+  printf '%%YAML 1.2\n---\n%s\n%s\nclusterName: c\n' "$v4" "$cc" >"$d/yaml-directive"
+  printf '\xef\xbb\xbf%s\n%s\n' "$v4" "$ic" >"$d/bom"
+  printf '%s\n%s\n---\n%s\n%s\n' "$v4" "$cc" "$v3" "$cc" >"$d/duplicate-kind"
+  printf '%s\n%s\n---\napiVersion: v1\nkind: ConfigMap\n' "$v4" "$cc" >"$d/with-configmap"
+  printf 'apiVersion: kubeadm.k8s.io/v1beta2\n%s\ncertificatesDir: /pki\n' "$cc" >"$d/v1beta2"
+  printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n---\napiVersion: v1\n%s\n' "$ic" \
+    >"$d/join-and-core-group"
+  printf '%s\n%s\nclusterName: a\nclusterName: b\n' "$v4" "$cc" >"$d/duplicate-key"
+  printf '%s\n%s\napiServer:\n  certSans: [a.example]\n' "$v4" "$cc" >"$d/wrong-case-field"
+  printf '%s\n%s\nlocalAPIEndpoint:\n  bindPort: 6443\n---\n%s\n%s\nclusterName: x\n' "$v4" "$cc" "$v4" "$ic" \
+    >"$d/misplaced-fields"
+  printf '%s\n%s\nencryptionAlgorithm: ECDSA-P256\n' "$v3" "$cc" >"$d/v1beta3-encryption-algorithm"
+  printf '%s\n%s\nencryptionAlgorithm: RSA-3072\nfeatureGates:\n  PublicKeysECDSA: true\n' "$v4" "$cc" \
+    >"$d/feature-gate-contradicts"
+  printf '%s\n%s\nencryptionAlgorithm: ecdsa-p256\n' "$v4" "$cc" >"$d/algorithm-wrong-spelling"
+  cat >"$d/anchors-aliases-merge" <<'EOF'
+x-base: &base
+  apiVersion: kubeadm.k8s.io/v1beta4
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+x-sans: &sans
+- a.example
+- 10.0.0.1
+- fd00::1
+apiServer:
+  certSANs: *sans
+etcd:
+  local: &local
+    serverCertSANs: *sans
+    peerCertSANs: [*sans]
+networking: &net
+  <<: {serviceSubnet: "10.96.0.0/12,fd00:10:96::/112", dnsDomain: &d cluster.local}
+clusterName: *d
+EOF
+  printf 'a: &a [*a]\n' >"$d/self-alias"
+  printf '*undefined\n' >"$d/undefined-alias"
+  { printf 'a: &x [1, 2, 3]\n'; for i in $(seq 1 40); do printf 'b%d: [*x, *x, *x, *x]\n' "$i"; done; } \
+    >"$d/many-aliases"
+  cat >"$d/huge-numbers" <<'EOF'
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint:
+  bindPort: 340282366920938463463374607431768211456
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+certificateValidityPeriod: 99999999999999999999999h
+caCertificateValidityPeriod: 18446744073709551615s
+EOF
+  printf '%s\n%s\nlocalAPIEndpoint:\n  bindPort: 1e400\n' "$v4" "$ic" >"$d/float-port"
+  printf '%s\n%s\nlocalAPIEndpoint:\n  bindPort: -65536\n' "$v4" "$ic" >"$d/negative-port"
+  printf '%s\n%s\nlocalAPIEndpoint:\n  bindPort: 0x1F90\n  advertiseAddress: "::"\n' "$v4" "$ic" \
+    >"$d/hex-port-unspecified-address"
+  printf '%s\n%s\nclusterName:\tc\napiServer:\n\tcertSANs: [a]\n' "$v4" "$cc" >"$d/tabs"
+  printf '%s\n%s\napiServer: {certSANs: [\ta.example,\t10.0.0.1 ]}\n' "$v4" "$cc" >"$d/tabs-in-flow"
+  printf '{"apiVersion": "kubeadm.k8s.io/v1beta4", "kind": "ClusterConfiguration", "networking": {"serviceSubnet": "fd00::/108"}, "apiServer": {"certSANs": ["x.example"]}}\n' \
+    >"$d/json"
+  printf '%s\n%s\nnetworking:\n  serviceSubnet: 10.96.0.0/12,10.97.0.0/16\n' "$v4" "$cc" >"$d/same-family-subnets"
+  printf '%s\n%s\nnetworking:\n  serviceSubnet: " 10.96.0.0/12 , fd00::/112 ,::/0"\n' "$v4" "$cc" \
+    >"$d/three-subnets"
+  printf '%s\n%s\nnetworking:\n  serviceSubnet: 10.96.5.7/33\n' "$v4" "$cc" >"$d/bad-prefix"
+  printf '%s\n%s\netcd:\n  external:\n    endpoints: [https://e:2379]\n  local: ~\n' "$v4" "$cc" \
+    >"$d/external-etcd-null-local"
+  printf '%s\n%s\netcd: {local: {}, external: {endpoints: []}}\n' "$v4" "$cc" >"$d/etcd-both"
+  printf '%s\n%s\ncontrolPlaneEndpoint: "[fd00::1]:8443"\napiServer:\n  certSANs: ["*.api.example", "::ffff:10.0.0.1", "XN--BCHER-KVA.example", ""]\n' \
+    "$v4" "$cc" >"$d/san-shapes"
+  printf '%s\n%s\nclusterName: |\n  multi\n  line\ncertificatesDir: !!str /pki\n' "$v4" "$cc" >"$d/block-scalar-and-tag"
+  printf '%s\n%s\nclusterName: !!binary aGVsbG8=\nnodeRegistration: {name: !custom x}\n' "$v4" "$cc" >"$d/binary-and-custom-tags"
+  printf '%s\n%s\n? [complex, key]\n: value\n"apiServer": {"certSANs": null}\n' "$v4" "$cc" >"$d/complex-key"
+  printf '%s\n%s\nnodeRegistration:\n  name: Node_1\n' "$v4" "$ic" >"$d/bad-node-name"
+  { printf '%s\n%s\nx: ' "$v4" "$cc"; printf '[%.0s' $(seq 1 200); printf '\n'; } >"$d/deep-nesting"
+}
+
+if [ "${1:-}" = kubeadm_config ]; then
+  kubeadm_config_corpus
+  exit 0
+fi
 
 if [ -z "${TENANTCTL:-}" ]; then
   (cd .. && nice -n 19 cargo build --release -p tenantctl)
@@ -33,6 +138,7 @@ done
   --cert-dir "$work/ECDSA-P384/pki" -o "$work/bob.kubeconfig" >/dev/null 2>&1
 
 rm -rf corpus/cert_pem corpus/cert_der corpus/key_pem corpus/csr corpus/kubeconfig_yaml corpus/san
+kubeadm_config_corpus
 mkdir -p corpus/cert_pem corpus/cert_der corpus/key_pem corpus/csr corpus/kubeconfig_yaml corpus/san
 
 # Edge cases of one PEM or YAML text: CRLF line endings, cut in half, trailing garbage.
