@@ -263,6 +263,12 @@ impl Certificate {
         if self.tbs().issuer() != issuer.tbs().subject() {
             return Err(not_signed());
         }
+        // RFC 5280 §4.1.1.2: the outer algorithm must equal the signed one, and its parameters
+        // (not covered by the signature) must be absent or NULL for RSA PKCS#1 v1.5 and ECDSA.
+        let outer = self.parsed.signature_algorithm();
+        if outer != self.tbs().signature() || !signature_parameters_ok(outer) {
+            return Err(not_signed());
+        }
         let tbs = self.tbs().to_der().map_err(Error::der("TBSCertificate"))?;
         let sig = self.parsed.signature().as_bytes().ok_or_else(not_signed)?;
         if verify_signature(

@@ -355,3 +355,55 @@ fn keys_read_every_encoding_and_never_print() {
         Err(Error::NoPem { .. })
     ));
 }
+
+/// The outer signatureAlgorithm is not covered by the signature: it must equal the signed one,
+/// with absent or NULL parameters (RFC 5280 §4.1.1.2), or the certificate is not "signed by".
+#[test]
+fn an_altered_outer_signature_algorithm_is_refused() {
+    for (alg, from, to) in [
+        // sha256WithRSAEncryption with NULL parameters → an empty OCTET STRING instead.
+        (
+            KeyAlgorithm::Rsa2048,
+            &[0x01, 0x01, 0x0b, 0x05, 0x00][..],
+            &[0x01, 0x01, 0x0b, 0x04, 0x00][..],
+        ),
+        // ecdsa-with-SHA256 → ecdsa-with-SHA384 (same length).
+        (
+            KeyAlgorithm::EcdsaP256,
+            &[0xce, 0x3d, 0x04, 0x03, 0x02][..],
+            &[0xce, 0x3d, 0x04, 0x03, 0x03][..],
+        ),
+    ] {
+        let spec = cfg(alg).spec_for(CertId::Ca.def(), now()).unwrap();
+        let ca =
+            CertificateAuthority::self_signed(&spec, PrivateKey::generate(alg).unwrap()).unwrap();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let id = ClientIdentity {
+            user: "alice".into(),
+            groups: vec![],
+        };
+        let leaf = ca
+            .issue_client(
+                &id,
+                &key,
+                Validity::kubeadm(now(), Duration::from_secs(86_400)),
+            )
+            .unwrap();
+        leaf.verify_signed_by(ca.certificate()).unwrap();
+        // The outer AlgorithmIdentifier is the last occurrence (after the TBS).
+        let mut der = leaf.der().to_vec();
+        let at = der
+            .windows(from.len())
+            .rposition(|w| w == from)
+            .expect("the outer algorithm identifier");
+        der[at..at + from.len()].copy_from_slice(to);
+        let altered = Certificate::from_der(&der).unwrap();
+        assert!(
+            matches!(
+                altered.verify_signed_by(ca.certificate()),
+                Err(Error::NotSignedBy { .. })
+            ),
+            "{alg}"
+        );
+    }
+}
