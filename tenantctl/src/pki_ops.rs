@@ -245,19 +245,15 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
             missing: !kc_files.contains_key(spec.file_name),
             problems: by_file.remove(spec.file_name).unwrap_or_default(),
         };
-        if let Some(cert) = kc_files
+        let (cert, server) = kc_files
             .get(spec.file_name)
-            .and_then(|b| kubeconfig_cert(b))
-        {
+            .map_or((None, None), |b| kubeconfig_facts(b));
+        if let Some(cert) = cert {
             set_expiry(&mut item, &cert, now);
         }
         // kubeadm#3267: a kubeconfig whose server the API server's certificate does not name.
-        if let (Some(api), Some(server)) = (
-            &apiserver,
-            kc_files
-                .get(spec.file_name)
-                .and_then(|b| kubeconfig_server(b)),
-        ) && let Some(message) = crate::credentials::uncovered_server(api, &server)
+        if let (Some(api), Some(server)) = (&apiserver, server)
+            && let Some(message) = crate::credentials::uncovered_server(api, &server)
         {
             item.problems
                 .push(format!("server {}: {message}", server.as_str()));
@@ -301,17 +297,22 @@ fn parse_cert(bytes: &[u8]) -> Option<Certificate> {
     Certificate::from_pem(std::str::from_utf8(bytes).ok()?).ok()
 }
 
-fn kubeconfig_cert(bytes: &[u8]) -> Option<Certificate> {
-    let kc = Kubeconfig::from_yaml(std::str::from_utf8(bytes).ok()?).ok()?;
-    match kc.current().ok()?.credentials {
-        Credentials::ClientCertificate { cert_pem, .. } => Certificate::from_pem(&cert_pem).ok(),
+/// The client certificate and the server URL of a kubeconfig's current context, parsed once.
+fn kubeconfig_facts(bytes: &[u8]) -> (Option<Certificate>, Option<kubeconfig::ServerUrl>) {
+    let Some(kc) = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| Kubeconfig::from_yaml(text).ok())
+    else {
+        return (None, None);
+    };
+    let Ok(current) = kc.current() else {
+        return (None, None);
+    };
+    let cert = match &current.credentials {
+        Credentials::ClientCertificate { cert_pem, .. } => Certificate::from_pem(cert_pem).ok(),
         _ => None,
-    }
-}
-
-fn kubeconfig_server(bytes: &[u8]) -> Option<kubeconfig::ServerUrl> {
-    let kc = Kubeconfig::from_yaml(std::str::from_utf8(bytes).ok()?).ok()?;
-    kc.current().ok()?.server.parse().ok()
+    };
+    (cert, current.server.parse().ok())
 }
 
 fn set_expiry(item: &mut CheckItem, cert: &Certificate, now: SystemTime) {
@@ -493,11 +494,24 @@ pub(crate) fn renew(args: &PkiRenewArgs, out: &mut impl Write) -> Result<(), Err
             message: "SAN changes apply to serving certificates only: name apiserver, etcd-server or etcd-peer".into(),
         });
     }
+    // Each CA is read, parsed and checked once, however many leaves it signs.
+    let mut cas: BTreeMap<&'static str, CertificateAuthority> = BTreeMap::new();
     let mut renewals = Vec::new();
     for t in &targets {
+        let (ca_base, name) = match t {
+            Target::Cert(def) => (issuer_of(&s.cfg, def)?.base, def.name),
+            Target::Kubeconfig(file) => ("ca", file.file_name),
+        };
+        if !cas.contains_key(ca_base) {
+            cas.insert(ca_base, load_ca(&s.cert_dir, ca_base, name, now)?);
+        }
+        let ca = cas.get(ca_base).ok_or_else(|| Error::Usage {
+            flag: "NAME",
+            message: format!("{name}: its CA {ca_base} was not loaded"),
+        })?;
         renewals.push(match t {
-            Target::Cert(def) => renew_cert(&s, def, args, now)?,
-            Target::Kubeconfig(file) => renew_kubeconfig(&s, file, args, now)?,
+            Target::Cert(def) => renew_cert(&s, def, ca, args, now)?,
+            Target::Kubeconfig(file) => renew_kubeconfig(&s, file, ca, args, now)?,
         });
     }
     for r in &renewals {
@@ -654,20 +668,23 @@ fn new_key(
     Ok(Some(PrivateKey::generate(alg)?))
 }
 
-fn renew_cert(
-    s: &Settings,
-    def: &'static CertDef,
-    args: &PkiRenewArgs,
-    now: SystemTime,
-) -> Result<Renewal, Error> {
-    let issuer = def
-        .issuer
-        .and_then(|id| s.cfg.certs().find(|d| d.id == id))
+/// The CA that signs `def`.
+fn issuer_of(cfg: &ClusterConfig, def: &CertDef) -> Result<&'static CertDef, Error> {
+    def.issuer
+        .and_then(|id| cfg.certs().find(|d| d.id == id))
         .ok_or_else(|| Error::Usage {
             flag: "NAME",
             message: format!("{} has no issuer", def.name),
-        })?;
-    let ca = load_ca(&s.cert_dir, issuer.base, def.name, now)?;
+        })
+}
+
+fn renew_cert(
+    s: &Settings,
+    def: &'static CertDef,
+    ca: &CertificateAuthority,
+    args: &PkiRenewArgs,
+    now: SystemTime,
+) -> Result<Renewal, Error> {
     let crt_path = s.cert_dir.join(format!("{}.crt", def.base));
     let key_path = s.cert_dir.join(format!("{}.key", def.base));
     let old = Certificate::from_pem(&read_text(&crt_path)?)?;
@@ -694,7 +711,7 @@ fn renew_cert(
         organizations: old.organizations(),
         usage: def.usage,
         sans,
-        validity: validity(&s.cfg, &ca, now, &mut lines),
+        validity: validity(&s.cfg, ca, now, &mut lines),
     };
     let fresh = new_key(&old_key, args, &mut lines)?;
     let key = fresh.as_ref().unwrap_or(&old_key);
@@ -725,10 +742,10 @@ fn renew_cert(
 fn renew_kubeconfig(
     s: &Settings,
     file: &'static kubeconfig::ControlPlaneSpec,
+    ca: &CertificateAuthority,
     args: &PkiRenewArgs,
     now: SystemTime,
 ) -> Result<Renewal, Error> {
-    let ca = load_ca(&s.cert_dir, "ca", file.file_name, now)?;
     let path = s.kubeconfig_dir.join(file.file_name);
     let mut kc = Kubeconfig::from_yaml(&read_text(&path)?)?;
     let (old, old_key) = match kc.current()?.credentials {
@@ -753,7 +770,7 @@ fn renew_kubeconfig(
     };
     let fresh = new_key(&old_key, args, &mut lines)?;
     let key = fresh.as_ref().unwrap_or(&old_key);
-    let cert = ca.issue_client(&identity, key, validity(&s.cfg, &ca, now, &mut lines))?;
+    let cert = ca.issue_client(&identity, key, validity(&s.cfg, ca, now, &mut lines))?;
     kc.renew_client_certificate(
         &cert.to_pem(),
         Secret::new(key.secret_pem()?),
