@@ -10,10 +10,7 @@ use std::{
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kubeconfig::{ClusterEntry, Kubeconfig};
 use pki_core::{CertSpec, CertificateAuthority, KeyAlgorithm, PrivateKey, Usage, Validity};
-use tenantctl::{
-    credentials,
-    tenant::{AuthKind, Tenant},
-};
+use tenantctl::tenant::{self as credentials, AuthKind, Tenant};
 
 fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)

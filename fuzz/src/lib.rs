@@ -17,7 +17,7 @@ use std::{
 
 use kubeconfig::{Kubeconfig, ServerUrl};
 use pki_core::{Certificate, Cidr, Csr, Endpoint, KeyAlgorithm, PrivateKey, San, https_url};
-use tenantctl::kubeadm_config::{self, EtcdConfig, KubeadmConfig, KubeadmConfigError};
+use tenantctl::pki::kubeadm_config::{self, EtcdConfig, KubeadmConfig, KubeadmConfigError};
 
 /// The fuzz input as text, or `None` when it is not UTF-8 (every text parser here takes `&str`).
 pub fn text(data: &[u8]) -> Option<&str> {
@@ -411,7 +411,7 @@ fn same_host(a: &str, b: &str) -> bool {
 /// The document [`kubeadm_config`] appends: a kind kubeadm does not read, so it changes nothing.
 pub const OTHER_DOCUMENT: &str = "---\napiVersion: v1\nkind: ConfigMap\n";
 
-/// `tenantctl::kubeadm_config::parse` on arbitrary text:
+/// `tenantctl::pki::kubeadm_config::parse` on arbitrary text:
 /// - parsing the same text twice gives equal results (`Ok` or `Err`);
 /// - an error's `Display` works, and its `line()`, when known, is from 1 to the number of lines
 ///   in the text + 1 (the end of the text after a final line break); `\n`, `\r\n` and a lone

@@ -207,7 +207,7 @@ impl Error {
             Self::Inconsistent { .. } => Some("fix or remove the files named above, or pass the flags the existing PKI was made with".into()),
             Self::Refused { .. } => Some("pass --allow-privileged if this is really intended; prefer binding RBAC roles to the user name".into()),
             Self::NoCluster { .. } => Some("pass --kubeconfig FILE (or set KUBECONFIG), or use --offline to write files only".into()),
-            Self::Exists { .. } => Some("remove it, choose another -o/--output, or pass --force to replace it".into()),
+            Self::Exists { .. } => Some("remove it, choose another --kubeconfig-out, or pass --force to replace it".into()),
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),

@@ -9,7 +9,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::Error;
+use crate::error::Error;
 
 /// Mode of private keys and kubeconfigs.
 pub const SECRET_MODE: u32 = 0o600;
@@ -175,6 +175,28 @@ pub fn replace_file(path: &Path, contents: &[u8], secret: bool) -> Result<(), Er
         sync_dir(dir)?;
     }
     Ok(())
+}
+
+/// Writes a secret file (a kubeconfig): new, never replacing, unless `force`; 0600 from the
+/// first byte; atomic either way. An existing file without `force` is [`Error::Exists`].
+pub fn write_secret(path: &Path, contents: &[u8], force: bool) -> Result<(), Error> {
+    if force {
+        return replace_file(path, contents, true);
+    }
+    write_new_files(&[Pending {
+        path: path.to_owned(),
+        contents,
+        secret: true,
+    }])
+    .map(drop)
+    .map_err(|e| match e {
+        Error::Write { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
+            Error::Exists {
+                path: path.to_owned(),
+            }
+        }
+        e => e,
+    })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {

@@ -7,15 +7,7 @@ fn main() -> ExitCode {
     match tenantctl::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
-            let mut source = std::error::Error::source(&err);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
-            if let Some(hint) = err.hint() {
-                eprintln!("hint: {hint}");
-            }
+            tenantctl::output::report_error(&err);
             ExitCode::from(err.exit_code())
         }
     }

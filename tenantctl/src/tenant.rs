@@ -1,14 +1,30 @@
-//! Tenants as values: identities with their guardrails, the Kubernetes objects they need, and
-//! the record kept about them. Nothing here does I/O.
+//! The tenant domain: identities with their guardrails ([`names`]), the Kubernetes objects they
+//! need ([`objects`]), the record kept about them ([`record`]) — all pure values — and the
+//! commands over them: minting credentials ([`credentials`]), `create` and its offline forms,
+//! `list`/`show`/`renew`/`revoke` ([`lifecycle`]), with the records read and written through
+//! [`ledger`].
 
+mod create;
+mod credentials;
+mod ledger;
+mod lifecycle;
 mod names;
 mod objects;
+mod offline;
 mod record;
+mod rollback;
+mod verify;
 
-pub(crate) use names::FIELD_MANAGER;
-pub use names::{AuthKind, RoleKind, RoleRef, Tenant};
-pub use objects::{Binding, BindingPlan, TenantObjects, manifest, yaml};
-pub use record::{
-    BindingRef, CredentialRecord, RECORD_NAMESPACE, TenantRecord, parse_rfc3339, record_selector,
-    rfc3339, tenant_selector,
+pub use crate::{cli::AuthKind, cluster::RoleKind};
+pub use create::{CreatePlan, create_online, run as create};
+pub use credentials::{
+    CsrOptions, LONG_TTL, Minted, Signer, cert_kubeconfig, cluster_entry, import, mint_csr,
+    mint_local,
 };
+pub use lifecycle::{
+    list, print_list, print_record, renew, renew_online, revoke, revoke_online, show,
+};
+pub use names::{RoleRef, Tenant};
+pub use objects::{Binding, BindingPlan, TenantObjects, manifest, yaml};
+pub use record::{BindingRef, CredentialRecord, TenantRecord, record_selector, tenant_selector};
+pub use verify::verify;

@@ -325,9 +325,11 @@ fn offline_create_writes_three_files_and_never_overwrites() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("server https://10.0.0.10:6443"), "{stdout}");
     assert!(
-        stdout.contains("warning: groups dev are baked into the certificate"),
-        "{stdout}"
+        stderr(&out).contains("warning: groups dev are baked into the certificate"),
+        "{}",
+        stderr(&out)
     );
+    assert!(!stdout.contains("warning"), "warnings go to stderr: {stdout}");
     let mode = |name: &str| fs::metadata(dir.path().join(name)).unwrap().mode() & 0o777;
     assert_eq!(mode("alice.kubeconfig"), 0o600);
     assert_eq!(mode("alice-rbac.yaml"), 0o644);
@@ -412,7 +414,8 @@ fn guardrails_and_bad_names_exit_2_and_write_nothing() {
         ],
     );
     assert!(forced.status.success(), "{}", stderr(&forced));
-    assert!(String::from_utf8_lossy(&forced.stdout).contains("longer than a year"));
+    assert!(stderr(&forced).contains("warning: --ttl 400d is longer than a year"));
+    assert!(!String::from_utf8_lossy(&forced.stdout).contains("longer than a year"));
 }
 
 #[test]
@@ -454,10 +457,10 @@ fn a_server_outside_the_apiserver_sans_is_warned_about() {
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("warning: lb.example.net is not among the API server certificate's SANs"),
-        "{stdout}"
+        stderr(&out).contains("warning: lb.example.net is not among the API server certificate's SANs"),
+        "{}",
+        stderr(&out)
     );
     let covered = create(
         dir.path(),
@@ -469,7 +472,8 @@ fn a_server_outside_the_apiserver_sans_is_warned_about() {
             "https://kubernetes.default.svc:6443",
         ],
     );
-    assert!(!String::from_utf8_lossy(&covered.stdout).contains("SANs"));
+    assert!(covered.status.success(), "{}", stderr(&covered));
+    assert!(!stderr(&covered).contains("SANs"), "{}", stderr(&covered));
 }
 
 #[test]

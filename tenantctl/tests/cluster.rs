@@ -17,13 +17,35 @@ use kubeconfig::{ClusterEntry, Kubeconfig};
 use pki_core::{CertSpec, CertificateAuthority, Csr, KeyAlgorithm, PrivateKey, Usage, Validity};
 use serde_json::{Value, json};
 use tenantctl::{
-    Cli, Command, CreatePlan, Error,
-    cluster::Cluster,
-    credentials::{CsrOptions, Signer},
-    tenant::RECORD_NAMESPACE,
+    Cli, Command, Error, Output,
+    cli::Format,
+    cluster::{Cluster, RECORD_NAMESPACE},
+    tenant::{CreatePlan, CsrOptions, Signer},
 };
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// What a command wrote: its result (stdout) and its messages for people (stderr).
+#[derive(Default)]
+struct Streams {
+    stdout: String,
+    stderr: String,
+}
+
+impl Streams {
+    fn of(stdout: Vec<u8>, stderr: Vec<u8>) -> Self {
+        Self {
+            stdout: String::from_utf8(stdout).unwrap(),
+            stderr: String::from_utf8(stderr).unwrap(),
+        }
+    }
+}
+
+impl std::fmt::Display for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+    }
+}
 type Respond = Box<dyn FnOnce(&Value) -> Option<(u16, Value)> + Send>;
 
 /// One expected request and its answer (`None`: never answer, so the client times out).
@@ -173,7 +195,7 @@ fn plan(args: &[&str], output: &Path) -> CreatePlan {
     let mut argv = vec!["tenantctl", "create"];
     argv.extend_from_slice(args);
     let out = output.to_str().unwrap().to_owned();
-    argv.extend(["-o", &out]);
+    argv.extend(["--kubeconfig-out", &out]);
     let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
     let Command::Create(args) = cli.command else {
         unreachable!()
@@ -256,22 +278,22 @@ async fn run_create(
     signer: Signer<'_>,
     admin: Vec<Step>,
     tenant: Vec<Step>,
-) -> (Result<(), Error>, String) {
+) -> (Result<(), Error>, Streams) {
     let (client, handle) = mock();
     let (tenant_client, tenant_handle) = mock();
     let cluster = Cluster::new(client, RECORD_NAMESPACE);
     let entry = pki.entry();
-    let mut out = Vec::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let run = async {
         let cluster = cluster;
         let tenant_client = Mutex::new(Some(tenant_client));
-        let r = tenantctl::create_online(
+        let r = tenantctl::tenant::create_online(
             &cluster,
             &entry,
             plan,
             &signer,
             pki.path(),
-            &mut out,
+            &mut Output::new(&mut out, &mut err),
             |kc: Kubeconfig| {
                 // The kubeconfig handed to the verifier is the one written later: check it here.
                 let current = kc.current().unwrap();
@@ -285,7 +307,7 @@ async fn run_create(
         r
     };
     let (r, (), ()) = tokio::join!(run, serve(handle, admin), serve(tenant_handle, tenant));
-    (r, String::from_utf8(out).unwrap())
+    (r, Streams::of(out, err))
 }
 
 #[tokio::test(start_paused = true)]
@@ -353,7 +375,7 @@ async fn create_cluster_wide_with_the_local_ca() {
     )
     .await;
     r.unwrap();
-    assert!(out.contains("verified: the API server sees alice (groups dev, system:authenticated); can get pods cluster-wide (ClusterRole/view)"), "{out}");
+    assert!(out.stderr.contains("verified: the API server sees alice (groups dev, system:authenticated); can get pods cluster-wide (ClusterRole/view)"), "{out}");
 
     // The kubeconfig: 0600, parsed by kube's own loader, a cert for CN=alice, O=dev from the CA.
     use std::os::unix::fs::PermissionsExt as _;
@@ -385,7 +407,7 @@ async fn run_scripted<S>(
     signer: Signer<'_>,
     server: impl FnOnce(Script) -> S,
     tenant: Vec<Step>,
-) -> (Result<(), Error>, String)
+) -> (Result<(), Error>, Streams)
 where
     S: Future<Output = ()>,
 {
@@ -393,17 +415,17 @@ where
     let (tenant_client, tenant_handle) = mock();
     let cluster = Cluster::new(client, RECORD_NAMESPACE);
     let entry = pki.entry();
-    let mut out = Vec::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let run = async {
         let cluster = cluster;
         let tc = Mutex::new(Some(tenant_client));
-        let r = tenantctl::create_online(
+        let r = tenantctl::tenant::create_online(
             &cluster,
             &entry,
             plan,
             &signer,
             pki.path(),
-            &mut out,
+            &mut Output::new(&mut out, &mut err),
             |_kc| {
                 let c = tc.lock().unwrap().take();
                 async move { Ok(c.expect("one tenant client")) }
@@ -418,7 +440,7 @@ where
         held: Vec::new(),
     };
     let (r, (), ()) = tokio::join!(run, server(script), serve(tenant_handle, tenant));
-    (r, String::from_utf8(out).unwrap())
+    (r, Streams::of(out, err))
 }
 
 const CSR_URI: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -560,7 +582,8 @@ async fn create_with_the_csr_api_in_a_new_namespace() {
     let (r, out) = run_scripted(&plan, &pki, signer, server, tenant).await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(
-        out.contains("from the CSR API (kubernetes.io/kube-apiserver-client)"),
+        out.stderr
+            .contains("from the CSR API (kubernetes.io/kube-apiserver-client)"),
         "{out}"
     );
     let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
@@ -955,7 +978,7 @@ async fn csr_failure(
     };
     let (r, out) = run_scripted(&plan, &pki, signer, server, vec![]).await;
     assert!(!kc_path.exists());
-    let err = r.expect_err(&out);
+    let err = r.expect_err(&out.to_string());
     assert!(
         !matches!(err, Error::RolledBack { .. }),
         "nothing was applied before minting"
@@ -1080,7 +1103,7 @@ async fn token_tenant() {
                 assert_eq!(b["kind"], "TokenRequest");
                 assert_eq!(b["spec"]["expirationSeconds"], 28_800);
                 let expires =
-                    tenantctl::tenant::rfc3339(SystemTime::now() + Duration::from_secs(28_800));
+                    tenantctl::time::rfc3339(SystemTime::now() + Duration::from_secs(28_800));
                 Some((
                     201,
                     json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
@@ -1128,7 +1151,10 @@ async fn token_tenant() {
     )
     .await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
-    assert!(!out.contains("eyJhbGciOi"), "{out}");
+    assert!(
+        !out.stdout.contains("eyJhbGciOi") && !out.stderr.contains("eyJhbGciOi"),
+        "{out}"
+    );
     let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
     let current = kc.current().unwrap();
     assert_eq!(current.namespace, Some("ci"));
@@ -1180,30 +1206,47 @@ async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() 
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBindingList", "metadata": {}, "items": []}),
         ),
     ];
-    let mut out = Vec::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let run = async {
         let cluster = cluster;
-        let r = tenantctl::revoke_online(&cluster, "alice", &mut out).await;
+        let r = tenantctl::tenant::revoke_online(
+            &cluster,
+            "alice",
+            Format::Table,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
         drop(cluster);
         r
     };
     let (r, ()) = tokio::join!(run, serve(handle, admin));
     r.unwrap();
-    let out = String::from_utf8(out).unwrap();
+    let out = Streams::of(out, err);
     assert!(
-        out.contains("clusterrolebinding/tenantctl:alice:view deleted"),
+        out.stderr
+            .contains("clusterrolebinding/tenantctl:alice:view deleted"),
         "{out}"
     );
-    assert!(out.contains("WARNING: Kubernetes cannot revoke client certificates. These still authenticate as alice with groups dev until they expire:"), "{out}");
+    assert!(out.stderr.contains("warning: Kubernetes cannot revoke client certificates: 1 still authenticate(s) as alice with groups dev until it expires"), "{out}");
     assert!(
-        out.contains("serial 01  sha256 ab  until 2099-01-01T00:00:00Z"),
+        out.stdout
+            .contains("These certificates still authenticate as alice until they expire:"),
         "{out}"
     );
     assert!(
-        out.contains("clusterrolebinding/devs-read (ClusterRole/view)"),
+        out.stdout
+            .contains("serial 01  sha256 ab  until 2099-01-01T00:00:00Z"),
         "{out}"
     );
-    assert!(!out.contains("unrelated"), "{out}");
+    assert!(
+        out.stdout
+            .contains("clusterrolebinding/devs-read (ClusterRole/view)"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains("unrelated") && !out.stderr.contains("unrelated"),
+        "{out}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -1236,7 +1279,7 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
         "alice",
         "--cert-dir",
         &cert_dir,
-        "-o",
+        "--kubeconfig-out",
         &out_path,
         "--ttl",
         "7d",
@@ -1246,15 +1289,21 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
         unreachable!()
     };
     let entry = pki.entry();
-    let mut out = Vec::new();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let run = async {
         let cluster = cluster;
-        let r = tenantctl::renew_online(&cluster, &entry, &args, &mut out).await;
+        let r = tenantctl::tenant::renew_online(
+            &cluster,
+            &entry,
+            &args,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
         drop(cluster);
         r
     };
     let (r, ()) = tokio::join!(run, serve(handle, admin));
-    let out = String::from_utf8(out).unwrap();
+    let out = Streams::of(out, err);
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
     let cert = kc
@@ -1266,7 +1315,7 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
         .unwrap();
     assert_eq!(cert.organizations(), ["dev"], "same identity");
     assert!(
-        out.contains("the previous certificate (serial 01) stays valid until 2099-01-01T00:00:00Z"),
+        out.stderr.contains("note: the previous certificate (serial 01) stays valid until 2099-01-01T00:00:00Z"),
         "{out}"
     );
 }

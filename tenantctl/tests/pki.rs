@@ -293,9 +293,9 @@ fn renew_keeps_identity_and_adds_sans_verified_by_openssl() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("Restart kube-apiserver"),
+        text(&out.stderr).contains("note: restart kube-apiserver"),
         "{}",
-        text(&out.stdout)
+        text(&out.stderr)
     );
     let after = cert(dir.path(), "apiserver.crt");
     assert_ne!(after.serial_hex(), before.serial_hex());
@@ -374,10 +374,11 @@ fn renew_all_keeps_every_identity_and_refreshes_kubeconfigs() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("11 renewed."), "{stdout}");
     assert!(
-        stdout.contains(
-            "Restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler to load"
+        text(&out.stderr).contains(
+            "note: restart etcd, kube-apiserver, kube-controller-manager, kube-scheduler to load"
         ),
-        "{stdout}"
+        "{}",
+        text(&out.stderr)
     );
     for (name, old) in &before {
         let new = cert(dir.path(), &format!("{name}.crt"));

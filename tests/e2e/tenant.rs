@@ -19,7 +19,7 @@ fn offline_tenant(cluster: &Cluster, extra: &[&str]) -> std::path::PathBuf {
         "--offline",
         "--cert-dir",
         &pki,
-        "-o",
+        "--kubeconfig-out",
         &out_s,
     ];
     args.extend_from_slice(extra);

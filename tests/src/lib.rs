@@ -45,7 +45,8 @@ impl Cluster {
         args.push(etc.display().to_string());
         args.extend(extra.iter().map(ToString::to_string));
         let cli = tenantctl::Cli::try_parse_from(args).expect("valid flags");
-        tenantctl::run_with_output(cli, &mut std::io::sink()).expect("pki init");
+        let (mut out, mut err) = (std::io::sink(), std::io::sink());
+        tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err)).expect("pki init");
         Self { dir, pki, etc }
     }
 
@@ -76,13 +77,14 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     }
 }
 
-/// Runs `tenantctl ARGS...` in process and returns its output.
+/// Runs `tenantctl ARGS...` in process and returns its result (stdout; messages for people
+/// are dropped).
 pub fn tenantctl(args: &[&str]) -> Result<String, tenantctl::Error> {
     let mut argv = vec!["tenantctl"];
     argv.extend_from_slice(args);
     let cli = tenantctl::Cli::try_parse_from(argv).expect("valid flags");
-    let mut out = Vec::new();
-    tenantctl::run_with_output(cli, &mut out)?;
+    let (mut out, mut err) = (Vec::new(), std::io::sink());
+    tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err))?;
     Ok(String::from_utf8(out).expect("UTF-8 output"))
 }
 

@@ -1,59 +1,16 @@
 //! Tenant identities and the names derived from them: parsed once, with the guardrails, so every
 //! later step works on values that are known to be acceptable.
 
-use std::fmt;
+use std::{fmt, path::PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::Error;
+use crate::{cli::AuthKind, cluster::RoleKind, error::Error};
 
-/// Label on every object tenantctl creates.
-pub(crate) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "tenantctl");
 /// Label naming the tenant an object belongs to (see [`Tenant::label`]).
 pub(crate) const TENANT_LABEL: &str = "tenantctl.io/tenant";
 /// Annotation holding the exact user name (labels cannot hold every user name).
 pub(crate) const USER_ANNOTATION: &str = "tenantctl.io/user";
-/// The field manager of every server-side apply.
-pub(crate) const FIELD_MANAGER: &str = "tenantctl";
-
-/// How the tenant authenticates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthKind {
-    /// An X.509 client certificate (CN = user, O = groups).
-    Cert,
-    /// A bound ServiceAccount token from the TokenRequest API.
-    Token,
-}
-
-impl fmt::Display for AuthKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Cert => "cert",
-            Self::Token => "token",
-        })
-    }
-}
-
-/// The kind of role a binding refers to.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum RoleKind {
-    /// A cluster-wide ClusterRole (bindable cluster-wide or in one namespace).
-    ClusterRole,
-    /// A namespaced Role (bindable only in its namespace).
-    Role,
-}
-
-impl fmt::Display for RoleKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::ClusterRole => "ClusterRole",
-            Self::Role => "Role",
-        })
-    }
-}
 
 /// A role to bind: `view`, `ClusterRole/view` or `Role/deployer`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -194,6 +151,20 @@ impl Tenant {
     /// per user.
     pub fn label(&self) -> String {
         slug(&self.user, 63)
+    }
+
+    /// `./USER.<suffix>`, or the user's slug when the name is not a plain file name.
+    pub fn file_name(&self, suffix: &str) -> PathBuf {
+        let user = &self.user;
+        let base = if user.contains(['/', '\\'])
+            || user.starts_with('.')
+            || user.contains(char::is_whitespace)
+        {
+            self.slug()
+        } else {
+            user.clone()
+        };
+        PathBuf::from(format!("{base}.{suffix}"))
     }
 
     /// Name of the tenant's record (a ConfigMap in the record namespace).

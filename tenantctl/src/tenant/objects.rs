@@ -10,13 +10,12 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use serde::Serialize;
 
 use super::{
     AuthKind, BindingRef, RoleKind, RoleRef, Tenant,
-    names::{MANAGED_BY, TENANT_LABEL, USER_ANNOTATION},
+    names::{TENANT_LABEL, USER_ANNOTATION},
 };
-use crate::Error;
+use crate::{cluster::MANAGED_BY, error::Error};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -236,6 +235,29 @@ impl TenantObjects {
         }
         Ok(manifest(header, &docs))
     }
+
+    /// The objects as a `v1` List, as `kubectl … --dry-run=client -o json` prints them.
+    pub fn to_list(&self) -> serde_json::Value {
+        let mut items: Vec<serde_json::Value> = Vec::new();
+        let mut push = |v: Result<serde_json::Value, serde_json::Error>| {
+            if let Ok(v) = v {
+                items.push(v);
+            }
+        };
+        if let Some(ns) = &self.namespace {
+            push(serde_json::to_value(ns));
+        }
+        if let Some(sa) = &self.service_account {
+            push(serde_json::to_value(sa));
+        }
+        for b in &self.bindings {
+            push(match b {
+                Binding::Cluster(b) => serde_json::to_value(b),
+                Binding::Namespaced(b) => serde_json::to_value(b),
+            });
+        }
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+    }
 }
 
 /// Joins YAML documents under a comment header.
@@ -256,12 +278,7 @@ pub fn manifest(header: &str, docs: &[String]) -> String {
     out
 }
 
-/// One object as a YAML document.
-pub fn yaml(value: &impl Serialize) -> Result<String, Error> {
-    serde_saphyr::to_string(value).map_err(|e| Error::Manifest {
-        message: e.to_string(),
-    })
-}
+pub use crate::output::yaml;
 
 /// The labels every object of `tenant` carries.
 pub(crate) fn labels(tenant: &Tenant) -> BTreeMap<String, String> {
@@ -281,6 +298,23 @@ fn meta(tenant: &Tenant, name: String, namespace: Option<&String>) -> ObjectMeta
             tenant.user().to_owned(),
         )])),
         ..ObjectMeta::default()
+    }
+}
+
+impl Binding {
+    /// `clusterrolebinding/NAME` or `rolebinding/NAME in NS`, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Binding::Cluster(crb) => format!(
+                "clusterrolebinding/{}",
+                crb.metadata.name.as_deref().unwrap_or_default()
+            ),
+            Binding::Namespaced(rb) => format!(
+                "rolebinding/{} in {}",
+                rb.metadata.name.as_deref().unwrap_or_default(),
+                rb.metadata.namespace.as_deref().unwrap_or_default()
+            ),
+        }
     }
 }
 

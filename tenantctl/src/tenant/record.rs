@@ -3,18 +3,19 @@
 
 use std::{collections::BTreeMap, time::SystemTime};
 
-use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta, jiff};
+use k8s_openapi::{api::core::v1::ConfigMap, apimachinery::pkg::apis::meta::v1::ObjectMeta};
 use pki_core::Certificate;
 use serde::{Deserialize, Serialize};
 
 use super::{
     AuthKind, RoleRef, Tenant,
-    names::{MANAGED_BY, TENANT_LABEL, USER_ANNOTATION},
+    names::{TENANT_LABEL, USER_ANNOTATION},
 };
-use crate::Error;
-
-/// Default namespace of the records.
-pub const RECORD_NAMESPACE: &str = "tenantctl-system";
+use crate::{
+    cluster::MANAGED_BY,
+    error::Error,
+    time::{parse_rfc3339, rfc3339},
+};
 /// Label value that marks a ConfigMap as a tenant record.
 pub(crate) const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "tenant-record");
 /// The ConfigMap key holding the record.
@@ -214,37 +215,11 @@ pub fn tenant_selector(tenant: &Tenant) -> String {
     )
 }
 
-/// RFC 3339 in UTC, whole seconds (`2026-11-24T19:30:00Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    };
-    jiff::Timestamp::from_second(secs)
-        .map(|ts| ts.to_string())
-        .unwrap_or_else(|_| format!("@{secs}"))
-}
-
-/// Parses an RFC 3339 time.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let ts: jiff::Timestamp = s.parse().ok()?;
-    Some(SystemTime::from(ts))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
-
-    #[test]
-    fn times_round_trip() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_549_800);
-        let s = rfc3339(t);
-        assert_eq!(s, "2026-11-24T19:50:00Z");
-        assert_eq!(parse_rfc3339(&s), Some(t));
-        assert_eq!(parse_rfc3339("yesterday"), None);
-    }
+    use crate::cluster::RECORD_NAMESPACE;
 
     #[test]
     fn record_round_trips_through_its_config_map() {

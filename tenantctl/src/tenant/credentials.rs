@@ -12,10 +12,11 @@ use pki_core::{
 };
 use sha2::Digest as _;
 
+use super::{CredentialRecord, Tenant};
 use crate::{
-    Error,
     cluster::{CLIENT_SIGNER, Cluster, CsrRequest, Resolved},
-    tenant::{CredentialRecord, Tenant},
+    error::Error,
+    time::{humanize, rfc3339},
 };
 
 /// Tenants with a certificate longer than this get a warning.
@@ -34,6 +35,16 @@ pub enum Signer<'a> {
     },
     /// The Kubernetes CSR API.
     CsrApi(CsrOptions),
+}
+
+impl Signer<'_> {
+    /// Who signs, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local { cert_dir } => format!("the cluster CA in {}", cert_dir.display()),
+            Self::CsrApi(_) => format!("the CSR API ({CLIENT_SIGNER})"),
+        }
+    }
 }
 
 /// How to use the CSR API.
@@ -59,19 +70,6 @@ pub struct Minted {
     pub warnings: Vec<String>,
 }
 
-/// Loads the cluster CA (`ca.crt` + `ca.key`) from `cert_dir` and checks it is in date.
-pub fn load_ca(cert_dir: &Path, now: SystemTime) -> Result<CertificateAuthority, Error> {
-    let read = |name: &str| {
-        let path = cert_dir.join(name);
-        std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })
-    };
-    let cert_pem = read("ca.crt")?;
-    let key_pem = read("ca.key")?;
-    let ca = CertificateAuthority::from_pem(&cert_pem, &key_pem)?;
-    ca.check_valid_at(now)?;
-    Ok(ca)
-}
-
 /// Mints a key and a client certificate for `tenant` from the local CA, capped at the CA's own
 /// expiry.
 pub fn mint_local(
@@ -88,7 +86,7 @@ pub fn mint_local(
     if validity.not_after > ca_end {
         warnings.push(format!(
             "the certificate ends with the CA on {} instead of after {}",
-            crate::tenant::rfc3339(ca_end),
+            rfc3339(ca_end),
             humanize(ttl)
         ));
     }
@@ -220,8 +218,8 @@ pub fn import(
     if !cert.is_valid_at(now) {
         return Err(bad(format!(
             "is not valid now (valid {} to {})",
-            crate::tenant::rfc3339(cert.not_before()),
-            crate::tenant::rfc3339(cert.not_after())
+            rfc3339(cert.not_before()),
+            rfc3339(cert.not_after())
         )));
     }
     Ok(Minted {
@@ -289,45 +287,13 @@ pub fn cluster_entry(
     })
 }
 
-/// When `<cert_dir>/apiserver.crt` is readable, a warning if the server's host is not among its
-/// SANs (clients would then fail the TLS handshake).
-pub fn san_warning(cert_dir: &Path, server: &ServerUrl) -> Option<String> {
-    let pem = std::fs::read_to_string(cert_dir.join("apiserver.crt")).ok()?;
-    let cert = Certificate::from_pem(&pem).ok()?;
-    uncovered_server(&cert, server)
-}
-
-/// A message when `server`'s host is not among the serving certificate's SANs.
-pub fn uncovered_server(cert: &Certificate, server: &ServerUrl) -> Option<String> {
-    let host = server.host().trim_start_matches('[').trim_end_matches(']');
-    let san = match host.parse() {
-        Ok(ip) => San::Ip(ip),
-        Err(_) => San::Dns(host.to_owned()),
-    };
-    (!cert.covers(&san)).then(|| {
-        format!(
-            "{host} is not among the API server certificate's SANs ({}): clients will fail TLS verification; add it with `tenantctl pki renew apiserver --add-san {host}`",
-            cert.sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        )
-    })
-}
-
-/// `30d`, `12h`, `90m`, `45s`.
-pub fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 86_400 && s.is_multiple_of(86_400) {
-        format!("{}d", s / 86_400)
-    } else if s >= 3600 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s >= 86_400 {
-        format!("{}d{}h", s / 86_400, (s % 86_400) / 3600)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else if s >= 3600 {
-        format!("{}h{}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{s}s")
+/// `CN=USER, O=GROUP, …`, for messages.
+pub(super) fn subject(tenant: &Tenant) -> String {
+    let mut s = format!("CN={}", tenant.user());
+    for g in tenant.groups() {
+        s.push_str(&format!(", O={g}"));
     }
+    s
 }
 
 fn identity(tenant: &Tenant) -> ClientIdentity {

@@ -28,7 +28,7 @@ use pki_core::{Cidr, Endpoint, KeyAlgorithm, San};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use crate::parse_duration;
+use crate::time::parse_duration;
 
 /// What a kubeadm config file sets. `None` means the file does not set it (or sets kubeadm's
 /// "unset" value: an empty string, `bindPort: 0`, `advertiseAddress: 0.0.0.0`).
@@ -889,13 +889,13 @@ impl<'de> Visitor<'de> for NodeVisitor {
 mod tests {
     use super::*;
 
-    const V1BETA3: &str = include_str!("../tests/fixtures/kubeadm/v1beta3.yaml");
-    const V1BETA3_FULL: &str = include_str!("../tests/fixtures/kubeadm/v1beta3-full.yaml");
-    const V1BETA4: &str = include_str!("../tests/fixtures/kubeadm/v1beta4.yaml");
-    const V1BETA4_FULL: &str = include_str!("../tests/fixtures/kubeadm/v1beta4-full.yaml");
+    const V1BETA3: &str = include_str!("../../tests/fixtures/kubeadm/v1beta3.yaml");
+    const V1BETA3_FULL: &str = include_str!("../../tests/fixtures/kubeadm/v1beta3-full.yaml");
+    const V1BETA4: &str = include_str!("../../tests/fixtures/kubeadm/v1beta4.yaml");
+    const V1BETA4_FULL: &str = include_str!("../../tests/fixtures/kubeadm/v1beta4-full.yaml");
     const V1BETA4_EXTERNAL_ETCD: &str =
-        include_str!("../tests/fixtures/kubeadm/v1beta4-external-etcd.yaml");
-    const KUBELET_ONLY: &str = include_str!("../tests/fixtures/kubeadm/kubelet-only.yaml");
+        include_str!("../../tests/fixtures/kubeadm/v1beta4-external-etcd.yaml");
+    const KUBELET_ONLY: &str = include_str!("../../tests/fixtures/kubeadm/kubelet-only.yaml");
 
     fn sans(list: &[&str]) -> Vec<San> {
         list.iter().map(|s| s.parse().unwrap()).collect()

@@ -1,13 +1,13 @@
 //! The control-plane kubeconfigs of `pki init`: reuse what exists and checks out, create
 //! what is missing, signed by the cluster CA.
 
-use std::{collections::BTreeMap, path::Path, time::SystemTime};
+use std::{collections::BTreeMap, time::SystemTime};
 
 use kubeconfig::{CONTROL_PLANE_KUBECONFIGS, ControlPlaneCluster, ControlPlaneSpec, ServerUrl};
 use pki_core::{Certificate, ClusterConfig, Executed, PrivateKey, Validity};
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::error::Error;
 
 enum KcAction {
     Reuse(Vec<String>),
@@ -106,31 +106,25 @@ impl KcPlan {
     }
 }
 
-/// Prints one line per kubeconfig.
-pub(crate) fn print_plan(
-    out: &mut impl std::io::Write,
-    dir: &Path,
-    plan: &KcPlan,
-    dry_run: bool,
-) -> std::io::Result<()> {
-    for (file, action) in &plan.entries {
-        let verb = match (action, dry_run) {
-            (KcAction::Create, false) => "generated",
-            (KcAction::Create, true) => "would generate",
-            (KcAction::Reuse(_), _) => "reused",
-        };
-        writeln!(
-            out,
-            "[kubeconfig] {verb:<15} {}",
-            dir.join(file.file_name).display()
-        )?;
-        if let KcAction::Reuse(warnings) = action {
-            for w in warnings {
-                writeln!(out, "  warning: {w}")?;
-            }
-        }
+/// One kubeconfig of the plan: its file name, whether it is reused, and the warnings about it.
+pub(crate) struct KcEntry<'a> {
+    pub(crate) file_name: &'static str,
+    pub(crate) reused: bool,
+    pub(crate) warnings: &'a [String],
+}
+
+impl KcPlan {
+    /// Each kubeconfig, in kubeadm's order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = KcEntry<'_>> {
+        self.entries.iter().map(|(file, action)| KcEntry {
+            file_name: file.file_name,
+            reused: matches!(action, KcAction::Reuse(_)),
+            warnings: match action {
+                KcAction::Reuse(w) => w,
+                KcAction::Create => &[],
+            },
+        })
     }
-    Ok(())
 }
 
 /// The cluster-wide inputs of the kubeconfigs, from the cluster configuration.

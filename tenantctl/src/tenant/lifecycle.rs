@@ -1,30 +1,34 @@
 //! The tenant lifecycle around `create`: list, show, renew, revoke. Everything is read from the
 //! records in the cluster; nothing local is needed.
 
-use std::{
-    io::Write,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kubeconfig::{ClusterEntry, Kubeconfig};
 use pki_core::KeyAlgorithm;
+use serde::Serialize;
 
+use super::{
+    AuthKind, Binding, BindingRef, CredentialRecord, Tenant, TenantRecord,
+    credentials::{self, CsrOptions},
+    ledger,
+    rollback::delete_binding,
+};
 use crate::{
-    Error,
-    cli::{Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
-    cluster::{CLIENT_SIGNER, Cluster},
-    create::{connect, default_output, delete_binding, write_secret},
-    credentials::{self, humanize},
-    say,
-    tenant::{AuthKind, Binding, CredentialRecord, Tenant, TenantRecord, rfc3339},
+    cli::{ClusterArgs, Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
+    cluster::{self, CLIENT_SIGNER, Cluster, Resolved},
+    error::Error,
+    fs,
+    output::{Output, progress, say},
+    pki::store,
+    time::{humanize, rfc3339},
 };
 
 /// `tenantctl list`.
-pub(crate) fn list(args: &ListArgs, out: &mut impl Write) -> Result<(), Error> {
-    crate::block_on(async {
+pub fn list(args: &ListArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    cluster::block_on(async {
         let cluster = connect_cluster(&args.cluster).await?.0;
-        let records = cluster.records().await?;
+        let records = ledger::records(&cluster).await?;
         print_list(&records, args.output, args.expiring, SystemTime::now(), out)
     })
 }
@@ -36,7 +40,7 @@ pub fn print_list(
     format: Format,
     expiring: Option<Duration>,
     now: SystemTime,
-    out: &mut impl Write,
+    out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let selected: Vec<&TenantRecord> = records
         .iter()
@@ -50,63 +54,58 @@ pub fn print_list(
             }
         })
         .collect();
-    match format {
-        Format::Json => say!(out, "{}", to_json(&selected)?),
-        Format::Yaml => say!(out, "{}", to_yaml(&selected)?.trim_end()),
-        Format::Table => {
-            let mut rows = vec![[
-                "USER".to_owned(),
-                "AUTH".into(),
-                "GROUPS".into(),
-                "ROLES".into(),
-                "NAMESPACE".into(),
-                "SIGNER".into(),
-                "EXPIRES".into(),
-                "RESIDUAL".into(),
-                "STATUS".into(),
-            ]];
-            for r in &selected {
-                let cred = r.current_credential();
-                rows.push([
-                    r.user.clone(),
-                    r.auth.to_string(),
-                    dash(r.groups.join(",")),
-                    r.roles
-                        .iter()
-                        .map(|x| x.name.clone())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    r.namespace.clone().unwrap_or_else(|| "(cluster)".into()),
-                    cred.map_or_else(|| "-".into(), |c| c.signer.clone()),
-                    cred.map_or_else(|| "-".into(), |c| c.not_after.clone()),
-                    cred.and_then(CredentialRecord::expires)
-                        .map_or_else(|| "-".into(), |end| residual(end, now)),
-                    r.status().into(),
-                ]);
-            }
-            if selected.is_empty() {
-                say!(
-                    out,
-                    "No tenants{}.",
-                    if expiring.is_some() {
-                        " expiring in that window"
-                    } else {
-                        ""
-                    }
-                );
-                return Ok(());
-            }
-            crate::print_table(&rows, out)?;
+    out.document(format, &selected, |out, selected| {
+        let mut rows = vec![[
+            "USER".to_owned(),
+            "AUTH".into(),
+            "GROUPS".into(),
+            "ROLES".into(),
+            "NAMESPACE".into(),
+            "SIGNER".into(),
+            "EXPIRES".into(),
+            "RESIDUAL".into(),
+            "STATUS".into(),
+        ]];
+        for r in selected {
+            let cred = r.current_credential();
+            rows.push([
+                r.user.clone(),
+                r.auth.to_string(),
+                dash(r.groups.join(",")),
+                r.roles
+                    .iter()
+                    .map(|x| x.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                r.namespace.clone().unwrap_or_else(|| "(cluster)".into()),
+                cred.map_or_else(|| "-".into(), |c| c.signer.clone()),
+                cred.map_or_else(|| "-".into(), |c| c.not_after.clone()),
+                cred.and_then(CredentialRecord::expires)
+                    .map_or_else(|| "-".into(), |end| residual(end, now)),
+                r.status().into(),
+            ]);
         }
-    }
-    Ok(())
+        if selected.is_empty() {
+            progress!(
+                out,
+                "No tenants{}.",
+                if expiring.is_some() {
+                    " expiring in that window"
+                } else {
+                    ""
+                }
+            );
+            return Ok(());
+        }
+        out.table(&rows)
+    })
 }
 
 /// `tenantctl show USER`.
-pub(crate) fn show(args: &ShowArgs, out: &mut impl Write) -> Result<(), Error> {
-    crate::block_on(async {
+pub fn show(args: &ShowArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    cluster::block_on(async {
         let cluster = connect_cluster(&args.cluster).await?.0;
-        let record = find(&cluster, &args.user).await?;
+        let record = ledger::find(&cluster, &args.user).await?;
         print_record(&record, args.output, SystemTime::now(), out)
     })
 }
@@ -116,93 +115,86 @@ pub fn print_record(
     r: &TenantRecord,
     format: Format,
     now: SystemTime,
-    out: &mut impl Write,
+    out: &mut Output<'_>,
 ) -> Result<(), Error> {
-    match format {
-        Format::Json => say!(out, "{}", to_json(r)?),
-        Format::Yaml => say!(out, "{}", to_yaml(r)?.trim_end()),
-        Format::Table => {
-            say!(out, "User:        {}", r.user);
-            say!(
-                out,
-                "Status:      {}{}",
-                r.status(),
-                r.revoked
-                    .as_ref()
-                    .map(|t| format!(" (revoked {t})"))
-                    .unwrap_or_default()
-            );
-            say!(out, "Auth:        {}", r.auth);
-            say!(out, "Groups:      {}", dash(r.groups.join(", ")));
-            say!(
-                out,
-                "Namespace:   {}{}",
-                r.namespace.as_deref().unwrap_or("(cluster-wide)"),
-                if r.created_namespace {
-                    " (created by tenantctl)"
-                } else {
-                    ""
-                }
-            );
-            if let Some(sa) = &r.service_account {
-                say!(out, "ServiceAccount: {sa}");
+    out.document(format, r, |out, r| {
+        say!(out, "User:        {}", r.user);
+        say!(
+            out,
+            "Status:      {}{}",
+            r.status(),
+            r.revoked
+                .as_ref()
+                .map(|t| format!(" (revoked {t})"))
+                .unwrap_or_default()
+        );
+        say!(out, "Auth:        {}", r.auth);
+        say!(out, "Groups:      {}", dash(r.groups.join(", ")));
+        say!(
+            out,
+            "Namespace:   {}{}",
+            r.namespace.as_deref().unwrap_or("(cluster-wide)"),
+            if r.created_namespace {
+                " (created by tenantctl)"
+            } else {
+                ""
             }
-            say!(out, "Created:     {}", r.created);
-            say!(out, "Bindings:");
-            for b in &r.bindings {
-                say!(
-                    out,
-                    "  {}/{}{} -> {}",
-                    b.kind,
-                    b.name,
-                    b.namespace
-                        .as_ref()
-                        .map(|n| format!(" in {n}"))
-                        .unwrap_or_default(),
-                    b.role
-                );
-            }
-            say!(out, "Credentials:");
-            for c in &r.credentials {
-                let state = match (&c.revoked, c.expires()) {
-                    (Some(t), _) => format!("revoked {t}"),
-                    (None, Some(end)) if end <= now => "expired".into(),
-                    (None, Some(end)) => format!("valid, {} left", residual(end, now)),
-                    (None, None) => "unknown expiry".into(),
-                };
-                say!(
-                    out,
-                    "  {} by {}{}{}  {} .. {}  [{state}]",
-                    c.kind,
-                    c.signer,
-                    c.serial
-                        .as_ref()
-                        .map(|s| format!("  serial {s}"))
-                        .unwrap_or_default(),
-                    c.sha256
-                        .as_ref()
-                        .map(|s| format!("  sha256 {s}"))
-                        .unwrap_or_default(),
-                    c.not_before,
-                    c.not_after
-                );
-            }
+        );
+        if let Some(sa) = &r.service_account {
+            say!(out, "ServiceAccount: {sa}");
         }
-    }
-    Ok(())
+        say!(out, "Created:     {}", r.created);
+        say!(out, "Bindings:");
+        for b in &r.bindings {
+            say!(
+                out,
+                "  {}/{}{} -> {}",
+                b.kind,
+                b.name,
+                b.namespace
+                    .as_ref()
+                    .map(|n| format!(" in {n}"))
+                    .unwrap_or_default(),
+                b.role
+            );
+        }
+        say!(out, "Credentials:");
+        for c in &r.credentials {
+            let state = match (&c.revoked, c.expires()) {
+                (Some(t), _) => format!("revoked {t}"),
+                (None, Some(end)) if end <= now => "expired".into(),
+                (None, Some(end)) => format!("valid, {} left", residual(end, now)),
+                (None, None) => "unknown expiry".into(),
+            };
+            say!(
+                out,
+                "  {} by {}{}{}  {} .. {}  [{state}]",
+                c.kind,
+                c.signer,
+                c.serial
+                    .as_ref()
+                    .map(|s| format!("  serial {s}"))
+                    .unwrap_or_default(),
+                c.sha256
+                    .as_ref()
+                    .map(|s| format!("  sha256 {s}"))
+                    .unwrap_or_default(),
+                c.not_before,
+                c.not_after
+            );
+        }
+        Ok(())
+    })
 }
 
 /// `tenantctl renew USER`.
-pub(crate) fn renew(args: &RenewArgs, out: &mut impl Write) -> Result<(), Error> {
-    crate::block_on(async {
+pub fn renew(args: &RenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    cluster::block_on(async {
         let (cluster, resolved) = connect_cluster(&args.cluster).await?;
-        let ca_fallback = std::fs::read_to_string(args.cert_dir.join("ca.crt"))
-            .ok()
-            .and_then(|pem| pki_core::Certificate::from_pem(&pem).ok());
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
-            ca_fallback.as_ref(),
+            store::read_ca_cert(&args.cert_dir).as_ref(),
         )?;
         renew_online(&cluster, &entry, args, out).await
     })
@@ -214,10 +206,10 @@ pub async fn renew_online(
     cluster: &Cluster,
     entry: &ClusterEntry,
     args: &RenewArgs,
-    out: &mut impl Write,
+    out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let now = SystemTime::now();
-    let mut record = find(cluster, &args.user).await?;
+    let mut record = ledger::find(cluster, &args.user).await?;
     if let Some(t) = &record.revoked {
         return Err(Error::Record {
             user: record.user.clone(),
@@ -226,10 +218,10 @@ pub async fn renew_online(
     }
     let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
     let ns = record.namespace.clone();
-    let output = args
-        .output
+    let kubeconfig_out = args
+        .kubeconfig_out
         .clone()
-        .unwrap_or_else(|| default_output(&tenant, "kubeconfig"));
+        .unwrap_or_else(|| tenant.file_name("kubeconfig"));
     let previous = record.clone();
     let current = record.current_credential().cloned();
     let (kubeconfig, credential): (Kubeconfig, CredentialRecord) = match record.auth {
@@ -250,7 +242,7 @@ pub async fn renew_online(
                 });
             let minted = match signer {
                 SignerKind::Local => {
-                    let ca = credentials::load_ca(&args.cert_dir, now)?;
+                    let ca = store::load_ca(&args.cert_dir, "ca", now)?;
                     credentials::mint_local(&ca, &tenant, algorithm, args.ttl, now)?
                 }
                 SignerKind::Csr => {
@@ -259,7 +251,7 @@ pub async fn renew_online(
                         &tenant,
                         algorithm,
                         args.ttl,
-                        credentials::CsrOptions {
+                        CsrOptions {
                             approve: args.approve,
                             timeout: args.csr_timeout,
                             poll: Duration::from_secs(1),
@@ -270,9 +262,9 @@ pub async fn renew_online(
                 }
             };
             for w in &minted.warnings {
-                say!(out, "warning: {w}");
+                out.warning(w);
             }
-            say!(
+            progress!(
                 out,
                 "[cert] new {algorithm} key and certificate for CN={}: serial {}, valid until {}",
                 tenant.user(),
@@ -290,7 +282,7 @@ pub async fn renew_online(
                 message: "token tenant without a namespace".into(),
             })?;
             let (token, expires) = cluster.request_token(&ns, tenant.user(), args.ttl).await?;
-            say!(
+            progress!(
                 out,
                 "[token] new bound token for serviceaccount/{} in {ns}, valid until {}",
                 tenant.user(),
@@ -303,17 +295,23 @@ pub async fn renew_online(
         }
     };
     record.credentials.push(credential);
-    cluster.save_record(&tenant, &record).await?;
+    ledger::save(cluster, &tenant, &record).await?;
     let yaml = kubeconfig.to_yaml()?;
-    if let Err(e) = write_secret(&output, yaml.as_bytes(), true) {
+    if let Err(e) = fs::write_secret(&kubeconfig_out, yaml.as_bytes(), true) {
         // The record must not list a credential nobody received.
-        let _ = cluster.save_record(&tenant, &previous).await;
+        let _ = ledger::save(cluster, &tenant, &previous).await;
         return Err(e);
     }
-    say!(
-        out,
+    if let Some(c) = current.filter(|c| c.kind == AuthKind::Cert) {
+        out.note(format_args!(
+            "the previous certificate (serial {}) stays valid until {}; Kubernetes cannot revoke it",
+            c.serial.as_deref().unwrap_or("?"),
+            c.not_after
+        ));
+    }
+    let wrote = format!(
         "wrote {} (bindings unchanged: {})",
-        output.display(),
+        kubeconfig_out.display(),
         record
             .roles
             .iter()
@@ -321,22 +319,32 @@ pub async fn renew_online(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if let Some(c) = current.filter(|c| c.kind == AuthKind::Cert) {
-        say!(
-            out,
-            "note: the previous certificate (serial {}) stays valid until {}; Kubernetes cannot revoke it",
-            c.serial.as_deref().unwrap_or("?"),
-            c.not_after
-        );
+    if args.output != Format::Table {
+        progress!(out, "{wrote}");
     }
-    Ok(())
+    out.document(args.output, &record, |out, _| {
+        say!(out, "{wrote}");
+        Ok(())
+    })
+}
+
+/// What `revoke -o json|yaml` prints.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Revoked<'a> {
+    /// The record, marked revoked.
+    record: &'a TenantRecord,
+    /// Certificates that still authenticate until they expire.
+    still_authenticating: Vec<&'a CredentialRecord>,
+    /// Bindings that still grant something to the user or its groups.
+    still_granting: Vec<String>,
 }
 
 /// `tenantctl revoke USER`.
-pub(crate) fn revoke(args: &RevokeArgs, out: &mut impl Write) -> Result<(), Error> {
-    crate::block_on(async {
+pub fn revoke(args: &RevokeArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    cluster::block_on(async {
         let cluster = connect_cluster(&args.cluster).await?.0;
-        revoke_online(&cluster, &args.user, out).await
+        revoke_online(&cluster, &args.user, args.output, out).await
     })
 }
 
@@ -345,28 +353,20 @@ pub(crate) fn revoke(args: &RevokeArgs, out: &mut impl Write) -> Result<(), Erro
 pub async fn revoke_online(
     cluster: &Cluster,
     user: &str,
-    out: &mut impl Write,
+    format: Format,
+    out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let now = SystemTime::now();
-    let mut record = find(cluster, user).await?;
+    let mut record = ledger::find(cluster, user).await?;
     let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
     for b in &record.bindings {
         let binding = binding_stub(b);
         delete_binding(cluster, &binding).await?;
-        say!(
-            out,
-            "{}/{}{} deleted",
-            b.kind.to_lowercase(),
-            b.name,
-            b.namespace
-                .as_ref()
-                .map(|n| format!(" in {n}"))
-                .unwrap_or_default()
-        );
+        progress!(out, "{} deleted", binding.describe());
     }
     if let (Some(sa), Some(ns)) = (&record.service_account, &record.namespace) {
         cluster.delete_namespaced::<ServiceAccount>(ns, sa).await?;
-        say!(
+        progress!(
             out,
             "serviceaccount/{sa} in {ns} deleted: its bound tokens stop working now"
         );
@@ -376,37 +376,56 @@ pub async fn revoke_online(
     for c in &mut record.credentials {
         c.revoked.get_or_insert(stamp.clone());
     }
-    cluster.save_record(&tenant, &record).await?;
-    say!(
-        out,
-        "tenant {} marked revoked in configmap/{}",
-        record.user,
-        tenant.record_name()
-    );
+    ledger::save(cluster, &tenant, &record).await?;
     if record.created_namespace {
-        say!(
-            out,
-            "note: namespace {} (created for this tenant) is kept; delete it yourself if its contents can go",
+        out.note(format_args!(
+            "namespace {} (created for this tenant) is kept; delete it yourself if its contents can go",
             record.namespace.as_deref().unwrap_or_default()
-        );
+        ));
     }
     let live: Vec<&CredentialRecord> = record
         .credentials
         .iter()
         .filter(|c| c.kind == AuthKind::Cert && c.expires().is_some_and(|end| end > now))
         .collect();
-    if !live.is_empty() {
-        say!(
-            out,
-            "WARNING: Kubernetes cannot revoke client certificates. These still authenticate as {}{} until they expire:",
+    let grants = if live.is_empty() {
+        Vec::new()
+    } else {
+        out.warning(format_args!(
+            "Kubernetes cannot revoke client certificates: {} still authenticate(s) as {}{} until it expires",
+            live.len(),
             record.user,
             if record.groups.is_empty() {
                 String::new()
             } else {
                 format!(" with groups {}", record.groups.join(", "))
             }
+        ));
+        cluster
+            .bindings_granting(&record.user, &record.groups)
+            .await?
+    };
+    let revoked = Revoked {
+        record: &record,
+        still_authenticating: live,
+        still_granting: grants,
+    };
+    out.document(format, &revoked, |out, r| {
+        say!(
+            out,
+            "tenant {} marked revoked in configmap/{}",
+            r.record.user,
+            tenant.record_name()
         );
-        for c in &live {
+        if r.still_authenticating.is_empty() {
+            return Ok(());
+        }
+        say!(
+            out,
+            "These certificates still authenticate as {} until they expire:",
+            r.record.user
+        );
+        for c in &r.still_authenticating {
             say!(
                 out,
                 "  serial {}  sha256 {}  until {}",
@@ -415,51 +434,33 @@ pub async fn revoke_online(
                 c.not_after
             );
         }
-        let grants = cluster
-            .bindings_granting(&record.user, &record.groups)
-            .await?;
-        if grants.is_empty() {
+        if r.still_granting.is_empty() {
             say!(
                 out,
                 "No binding grants anything to {} or its groups any more (only what every authenticated user may do).",
-                record.user
+                r.record.user
             );
         } else {
             say!(
                 out,
                 "These bindings still grant to {} or its groups; remove them, or rotate the CA, to cut access now:",
-                record.user
+                r.record.user
             );
-            for g in grants {
+            for g in &r.still_granting {
                 say!(out, "  {g}");
             }
         }
-    }
-    Ok(())
-}
-
-async fn find(cluster: &Cluster, user: &str) -> Result<TenantRecord, Error> {
-    let tenant = Tenant::new(user, &[], AuthKind::Cert, true)
-        .or_else(|_| Tenant::new(user, &[], AuthKind::Token, true))?;
-    cluster.record(&tenant).await?.ok_or_else(|| Error::Record {
-        user: user.to_owned(),
-        message: format!(
-            "no such tenant (no configmap/{} in {})",
-            tenant.record_name(),
-            cluster.record_namespace()
-        ),
+        Ok(())
     })
 }
 
-async fn connect_cluster(
-    args: &crate::ClusterArgs,
-) -> Result<(Cluster, crate::cluster::Resolved), Error> {
+async fn connect_cluster(args: &ClusterArgs) -> Result<(Cluster, Resolved), Error> {
     let resolved = args.access().resolve().await?;
-    let client = connect(&resolved.config)?;
+    let client = cluster::connect(&resolved.config)?;
     Ok((Cluster::new(client, &args.record_namespace), resolved))
 }
 
-fn binding_stub(b: &crate::tenant::BindingRef) -> Binding {
+fn binding_stub(b: &BindingRef) -> Binding {
     use k8s_openapi::{
         api::rbac::v1::{ClusterRoleBinding, RoleBinding},
         apimachinery::pkg::apis::meta::v1::ObjectMeta,
@@ -496,22 +497,13 @@ fn dash(s: String) -> String {
     if s.is_empty() { "-".into() } else { s }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
-    serde_json::to_string_pretty(value).map_err(|e| Error::Manifest {
-        message: e.to_string(),
-    })
-}
-
-fn to_yaml(value: &impl serde::Serialize) -> Result<String, Error> {
-    serde_saphyr::to_string(value).map_err(|e| Error::Manifest {
-        message: e.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::{BindingRef, RoleKind, RoleRef};
+    use crate::{
+        tenant::{RoleKind, RoleRef},
+        time::parse_rfc3339,
+    };
 
     fn record(user: &str, not_after: &str, revoked: bool) -> TenantRecord {
         let role = RoleRef {
@@ -550,13 +542,32 @@ mod tests {
     }
 
     fn now() -> SystemTime {
-        crate::tenant::parse_rfc3339("2026-11-24T00:00:00Z").unwrap()
+        parse_rfc3339("2026-11-24T00:00:00Z").unwrap()
+    }
+
+    /// What `print_list` writes to stdout and to stderr.
+    fn streams(
+        records: &[TenantRecord],
+        format: Format,
+        expiring: Option<Duration>,
+    ) -> (String, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_list(
+            records,
+            format,
+            expiring,
+            now(),
+            &mut Output::new(&mut out, &mut err),
+        )
+        .unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
     }
 
     fn text(records: &[TenantRecord], format: Format, expiring: Option<Duration>) -> String {
-        let mut out = Vec::new();
-        print_list(records, format, expiring, now(), &mut out).unwrap();
-        String::from_utf8(out).unwrap()
+        streams(records, format, expiring).0
     }
 
     #[test]
@@ -600,19 +611,35 @@ mod tests {
         );
         let yaml = text(&records[..1], Format::Yaml, None);
         assert!(yaml.contains("user: alice"), "{yaml}");
-        assert_eq!(text(&[], Format::Table, None), "No tenants.\n");
+        // kubectl's convention: "No resources found" is a message, not a result.
+        assert_eq!(
+            streams(&[], Format::Table, None),
+            (String::new(), "No tenants.\n".to_owned())
+        );
     }
 
     #[test]
     fn show_marks_expired_and_revoked_credentials() {
         let mut r = record("alice", "2026-11-20T00:00:00Z", false);
-        let mut out = Vec::new();
-        print_record(&r, Format::Table, now(), &mut out).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        print_record(
+            &r,
+            Format::Table,
+            now(),
+            &mut Output::new(&mut out, &mut err),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("cert by local  serial 0a  sha256 ff  2026-11-01T00:00:00Z .. 2026-11-20T00:00:00Z  [expired]"), "{text}");
         r.credentials[0].revoked = Some("2026-11-21T00:00:00Z".into());
         let mut out = Vec::new();
-        print_record(&r, Format::Table, now(), &mut out).unwrap();
+        print_record(
+            &r,
+            Format::Table,
+            now(),
+            &mut Output::new(&mut out, &mut err),
+        )
+        .unwrap();
         assert!(
             String::from_utf8(out)
                 .unwrap()

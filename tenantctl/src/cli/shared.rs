@@ -1,0 +1,46 @@
+//! Flag blocks more than one command group uses.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::cluster::{Access, RECORD_NAMESPACE};
+
+/// The output format (`-o`/`--output`) of every command that prints a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Table,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// How to reach the cluster and where tenant records live.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    /// The admin kubeconfig (default: KUBECONFIG, ~/.kube/config, /etc/kubernetes/admin.conf,
+    /// then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The namespace holding tenant records.
+    #[arg(long, default_value = RECORD_NAMESPACE, value_name = "NS")]
+    pub record_namespace: String,
+}
+
+impl ClusterArgs {
+    /// The access flags.
+    pub fn access(&self) -> Access {
+        Access {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! Flags of the tenant commands: `create`, `list`, `show`, `renew`, `revoke`.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+use kubeconfig::ServerUrl;
+use pki_core::KeyAlgorithm;
+
+use super::{ClusterArgs, Format};
+use crate::{cluster::RoleKind, time::parse_duration};
+
+pub(super) const CREATE_HELP: &str = "\
+Examples:
+  tenantctl create alice --role view
+  tenantctl create alice --role edit -n team-a --create-namespace --group dev --ttl 7d
+  tenantctl create alice --role view -o json | jq .credentials   # the record, for scripts
+  tenantctl create ci-bot --auth token --role edit -n ci
+  tenantctl create alice --role view --signer csr --approve      # no CA key at hand
+  tenantctl create alice --role view --offline --cert-dir ./cluster/pki
+  tenantctl create alice --role view --kubeconfig-out ~/alice.kubeconfig
+
+Cluster access: --kubeconfig, KUBECONFIG, ~/.kube/config, /etc/kubernetes/admin.conf, then the
+in-cluster service account; --context picks a context. Progress and warnings go to stderr;
+stdout carries only the result.
+
+Exit codes:
+  0  success
+  1  runtime failure (cluster call, I/O, crypto); whatever was created was rolled back
+  2  invalid flags or values, or refused by a guardrail
+  3  an output file exists (nothing was changed)";
+
+/// How the tenant authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// An X.509 client certificate (CN = user, O = groups).
+    Cert,
+    /// A bound ServiceAccount token from the TokenRequest API.
+    Token,
+}
+
+impl std::fmt::Display for AuthKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cert => "cert",
+            Self::Token => "token",
+        })
+    }
+}
+
+/// Who signs a tenant certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignerKind {
+    /// The cluster CA key in --cert-dir.
+    Local,
+    /// The Kubernetes CSR API (kubernetes.io/kube-apiserver-client).
+    Csr,
+}
+
+/// Flags of `create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The user name: the certificate's CN (or the ServiceAccount's name with --auth token).
+    pub user: String,
+
+    /// A role to bind: NAME, ClusterRole/NAME or Role/NAME (repeatable).
+    #[arg(long = "role", required = true, value_name = "ROLE")]
+    pub roles: Vec<String>,
+
+    /// The kind of a bare --role name.
+    #[arg(long, value_enum, default_value = "ClusterRole", value_name = "KIND")]
+    pub role_kind: RoleKind,
+
+    /// Bind in this namespace (RoleBindings); without it, ClusterRoleBindings.
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Create the namespace if it does not exist.
+    #[arg(long)]
+    pub create_namespace: bool,
+
+    /// A group (certificate O) for the tenant (repeatable). Groups cannot be revoked before the
+    /// certificate expires.
+    #[arg(short = 'g', long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    /// Bind the roles to the groups as well as to the user.
+    #[arg(long)]
+    pub bind_group: bool,
+
+    /// Lifetime of the certificate or token (e.g. 12h, 30d). Never past the CA's expiry.
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    pub ttl: Duration,
+
+    /// Key algorithm of the tenant's key.
+    #[arg(long, default_value = "ECDSA-P256", value_name = "ALG")]
+    pub key_algorithm: KeyAlgorithm,
+
+    /// Who signs the certificate.
+    #[arg(long, value_enum, default_value = "local")]
+    pub signer: SignerKind,
+
+    /// The cluster PKI directory (ca.crt, ca.key; apiserver.crt for the SAN check).
+    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
+    pub cert_dir: PathBuf,
+
+    /// With --signer csr: approve the request (needs approve permission on the signer).
+    #[arg(long)]
+    pub approve: bool,
+
+    /// With --signer csr: how long to wait for the certificate.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub csr_timeout: Duration,
+
+    /// Client certificate or ServiceAccount token.
+    #[arg(long, value_enum, default_value = "cert")]
+    pub auth: AuthKind,
+
+    /// Where to write the kubeconfig (default ./USER.kubeconfig).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+
+    /// Output format: the tenant's record (user, groups, bindings, credential serial, SHA-256
+    /// and expiry; never a key or token).
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    /// The API server URL for the tenant (an HA VIP or load balancer); default: the admin
+    /// kubeconfig's.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<ServerUrl>,
+
+    /// Write the kubeconfig, USER-rbac.yaml and USER-tenant.yaml instead of calling the cluster.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Print the plan; mint, apply and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Allow system: user names and groups (system:masters bypasses RBAC).
+    #[arg(long)]
+    pub allow_privileged: bool,
+
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Only write a key and a CSR (CN = user, O = groups) for an offline CA to sign: FILE and
+    /// FILE's name with `.key`. Nothing else happens; finish with --cert/--key.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cert", "offline", "dry_run"])]
+    pub csr_out: Option<PathBuf>,
+
+    /// Use this certificate (signed elsewhere, e.g. from --csr-out) instead of minting one.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
+/// Flags of `list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    /// Only tenants whose current credential expires within DURATION (or has expired).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub expiring: Option<Duration>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
+/// Flags of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The tenant.
+    pub user: String,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
+/// Flags of `renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The tenant.
+    pub user: String,
+
+    /// Lifetime of the new certificate or token.
+    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    pub ttl: Duration,
+
+    /// Key algorithm of the new key (default: the current certificate's).
+    #[arg(long, value_name = "ALG")]
+    pub key_algorithm: Option<KeyAlgorithm>,
+
+    /// Who signs (default: who signed the current certificate).
+    #[arg(long, value_enum)]
+    pub signer: Option<SignerKind>,
+
+    /// The cluster PKI directory, for --signer local.
+    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
+    pub cert_dir: PathBuf,
+
+    /// With --signer csr: approve the request.
+    #[arg(long)]
+    pub approve: bool,
+
+    /// With --signer csr: how long to wait for the certificate.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub csr_timeout: Duration,
+
+    /// Where to write the kubeconfig (default ./USER.kubeconfig; replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+
+    /// Output format: the updated record.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    /// The API server URL for the tenant; default: the admin kubeconfig's.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<ServerUrl>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
+/// Flags of `revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The tenant.
+    pub user: String,
+
+    /// Output format: the revoked record, the certificates that still authenticate and the
+    /// bindings that still grant.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
+impl ValueEnum for RoleKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::ClusterRole, Self::Role]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self {
+            Self::ClusterRole => {
+                clap::builder::PossibleValue::new("ClusterRole").alias("clusterrole")
+            }
+            Self::Role => clap::builder::PossibleValue::new("Role").alias("role"),
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! The only place that writes to stdout and stderr.
+//!
+//! stdout carries the command's result and nothing else: a table, a JSON or YAML document
+//! (`-o json|yaml`), a kubeconfig-free summary line. Everything meant for the person at the
+//! terminal — progress, warnings, notes, hints, the error report — goes to stderr, so that
+//! `tenantctl … -o json | jq` always parses.
+
+use std::{
+    fmt,
+    io::{self, Write},
+    path::PathBuf,
+};
+
+use serde::Serialize;
+
+use crate::{cli::Format, error::Error};
+
+/// Where a command writes: its result (stdout) and its messages for people (stderr).
+pub struct Output<'a> {
+    result: &'a mut dyn Write,
+    messages: &'a mut dyn Write,
+}
+
+impl<'a> Output<'a> {
+    /// Results to `result`, messages to `messages` (in tests: two buffers).
+    pub fn new(result: &'a mut dyn Write, messages: &'a mut dyn Write) -> Self {
+        Self { result, messages }
+    }
+
+    /// One line of the result. A failed write (a closed pipe) is an error: the result is lost.
+    pub fn line(&mut self, args: fmt::Arguments<'_>) -> Result<(), Error> {
+        writeln!(self.result, "{args}").map_err(stdout_error)
+    }
+
+    /// A progress line for people. A closed stderr is not worth failing the command for.
+    pub fn progress(&mut self, args: fmt::Arguments<'_>) {
+        let _ = writeln!(self.messages, "{args}");
+    }
+
+    /// `warning: …` on stderr.
+    pub fn warning(&mut self, message: impl fmt::Display) {
+        let _ = writeln!(self.messages, "warning: {message}");
+    }
+
+    /// `note: …` on stderr.
+    pub fn note(&mut self, message: impl fmt::Display) {
+        let _ = writeln!(self.messages, "note: {message}");
+    }
+
+    /// Rows as a table on stdout: columns padded to their widest cell, three spaces apart.
+    pub fn table<const N: usize>(&mut self, rows: &[[String; N]]) -> Result<(), Error> {
+        let mut widths = [0usize; N];
+        for row in rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        for row in rows {
+            let mut line = String::new();
+            for (cell, w) in row.iter().zip(widths) {
+                line.push_str(&format!("{cell:<w$}   "));
+            }
+            self.line(format_args!("{}", line.trim_end()))?;
+        }
+        Ok(())
+    }
+
+    /// `value` as the result in `format`; `table` renders the human form.
+    pub fn document<T: Serialize>(
+        &mut self,
+        format: Format,
+        value: &T,
+        table: impl FnOnce(&mut Self, &T) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match format {
+            Format::Json => self.line(format_args!("{}", json(value)?)),
+            Format::Yaml => self.line(format_args!("{}", yaml(value)?.trim_end())),
+            Format::Table => table(self, value),
+        }
+    }
+}
+
+/// Runs `f` with stdout and stderr locked for the whole command.
+pub fn with_stdio<T>(f: impl FnOnce(&mut Output<'_>) -> T) -> T {
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let mut out = Output::new(&mut stdout, &mut stderr);
+    let result = f(&mut out);
+    let _ = stdout.flush();
+    result
+}
+
+/// The error report on stderr: the error, each cause on its own line, then a hint.
+pub fn report_error(err: &Error) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+        source = cause.source();
+    }
+    if let Some(hint) = err.hint() {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+}
+
+/// Pretty JSON.
+pub fn json(value: &impl Serialize) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Manifest {
+        message: e.to_string(),
+    })
+}
+
+/// YAML, as kubectl prints it.
+pub fn yaml(value: &impl Serialize) -> Result<String, Error> {
+    serde_saphyr::to_string(value).map_err(|e| Error::Manifest {
+        message: e.to_string(),
+    })
+}
+
+fn stdout_error(source: io::Error) -> Error {
+    Error::Write {
+        path: PathBuf::from("<stdout>"),
+        source,
+    }
+}
+
+/// A line of the result on stdout; `?` on a failed write.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {
+        $out.line(format_args!($($arg)*))?
+    };
+}
+
+/// A progress line on stderr.
+macro_rules! progress {
+    ($out:expr, $($arg:tt)*) => {
+        $out.progress(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {progress, say};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_and_messages_go_to_their_own_streams() {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut o = Output::new(&mut out, &mut err);
+        o.warning("careful");
+        o.note("fyi");
+        progress!(o, "step {}", 1);
+        o.table(&[["A".into(), "BB".into()], ["ccc".into(), "d".into()]])
+            .unwrap();
+        o.document(Format::Json, &serde_json::json!({"k": 1}), |_, _| Ok(()))
+            .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(out, "A     BB\nccc   d\n{\n  \"k\": 1\n}\n");
+        assert_eq!(err, "warning: careful\nnote: fyi\nstep 1\n");
+    }
+}

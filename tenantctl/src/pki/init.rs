@@ -1,0 +1,277 @@
+//! `tenantctl pki init`: load what exists, plan, generate, write — then report what is in
+//! place (a file is reported as generated only once it is on disk).
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Instant, SystemTime},
+};
+
+use pki_core::{Action, ClusterConfig, San};
+use serde::Serialize;
+
+use super::{
+    kubeconfigs,
+    settings::{Settings, settings},
+};
+use crate::{
+    cli::InitArgs,
+    error::Error,
+    fs::{self, Pending},
+    output::{Output, progress, say},
+};
+
+/// The result of `pki init` (`-o json|yaml`: schema `tenantctl.io/v1`, kind `PKIInit`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InitReport {
+    api_version: &'static str,
+    kind: &'static str,
+    cert_dir: String,
+    kubeconfig_dir: String,
+    dry_run: bool,
+    /// Every file of the PKI and the control-plane kubeconfigs, in kubeadm's order.
+    files: Vec<FileReport>,
+    apiserver_sans: ApiserverSans,
+    /// New keys generated (or, with `--dry-run`, that would be).
+    keys_generated: usize,
+    key_algorithm: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileReport {
+    path: String,
+    /// `generated`, `wouldGenerate`, `reused` or `keptExternal`.
+    action: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+    #[serde(skip)]
+    kubeconfig: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiserverSans {
+    dns_names: Vec<String>,
+    ips: Vec<String>,
+}
+
+/// Runs `pki init`: progress and warnings on stderr, the result on stdout.
+pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    let started = Instant::now();
+    let Settings {
+        cfg,
+        cert_dir,
+        kubeconfig_dir,
+    } = settings(&init.pki)?;
+    let now = SystemTime::now();
+    progress!(
+        out,
+        "[certs] Using certificateDir folder {:?}",
+        cert_dir.display().to_string()
+    );
+
+    let pki_lock = fs::lock_dir(&cert_dir)?;
+    let kc_lock = if kubeconfig_dir == cert_dir {
+        None
+    } else {
+        fs::lock_dir(&kubeconfig_dir)?
+    };
+
+    let paths = pki_paths(&cfg);
+    let existing = fs::read_existing(&cert_dir, paths.iter().cloned())?;
+    let plan = pki_core::plan(&cfg, &existing, now).map_err(|e| inconsistent(&cert_dir, e))?;
+    let existing_kc = fs::read_existing(
+        &kubeconfig_dir,
+        kubeconfig::CONTROL_PLANE_KUBECONFIGS
+            .iter()
+            .map(|f| f.file_name.to_owned()),
+    )?;
+    let kc_plan = kubeconfigs::plan(&cfg, &existing_kc, &existing, now).map_err(|problems| {
+        Error::Inconsistent {
+            dir: kubeconfig_dir.clone(),
+            problems,
+        }
+    })?;
+
+    let mut report = InitReport {
+        api_version: "tenantctl.io/v1",
+        kind: "PKIInit",
+        cert_dir: cert_dir.display().to_string(),
+        kubeconfig_dir: kubeconfig_dir.display().to_string(),
+        dry_run: init.dry_run,
+        files: Vec::new(),
+        apiserver_sans: apiserver_sans(&cfg)?,
+        keys_generated: plan.keys_needed() + kc_plan.keys_needed(),
+        key_algorithm: cfg.key_algorithm.to_string(),
+    };
+    let created = if init.dry_run {
+        "wouldGenerate"
+    } else {
+        "generated"
+    };
+    for e in plan.entries() {
+        let action = match e.action {
+            Action::Create => created,
+            Action::Reuse => "reused",
+            Action::KeepExternal => "keptExternal",
+        };
+        for f in &e.files {
+            report.files.push(FileReport {
+                path: cert_dir.join(f).display().to_string(),
+                action,
+                warnings: e.warnings.iter().map(ToString::to_string).collect(),
+                kubeconfig: false,
+            });
+        }
+    }
+    for e in kc_plan.entries() {
+        report.files.push(FileReport {
+            path: kubeconfig_dir.join(e.file_name).display().to_string(),
+            action: if e.reused { "reused" } else { created },
+            warnings: e.warnings.to_vec(),
+            kubeconfig: true,
+        });
+    }
+    let mut warned: Vec<&String> = report.files.iter().flat_map(|f| &f.warnings).collect();
+    warned.dedup();
+    for w in warned {
+        out.warning(w);
+    }
+
+    if !init.dry_run {
+        let reused = plan
+            .entries()
+            .iter()
+            .filter(|e| e.action != Action::Create)
+            .count();
+        if report.keys_generated > 0 {
+            progress!(
+                out,
+                "[certs] generating {} {} keys",
+                report.keys_generated,
+                cfg.key_algorithm
+            );
+        }
+        let keys = pki_core::generate_keys(cfg.key_algorithm, report.keys_generated)?;
+        let mut keys = keys.into_iter();
+        let executed = plan.execute(&mut keys)?;
+        let kc_files = kubeconfigs::execute(&cfg, kc_plan, &executed, now, &mut keys)?;
+
+        let mut pending: Vec<Pending<'_>> = Vec::new();
+        for f in &executed.files {
+            pending.push(Pending {
+                path: cert_dir.join(&f.path),
+                contents: &f.contents,
+                secret: f.secret,
+            });
+        }
+        for f in &kc_files {
+            pending.push(Pending {
+                path: kubeconfig_dir.join(&f.path),
+                contents: &f.contents,
+                secret: true,
+            });
+        }
+        let mut dirs: Vec<PathBuf> = pending
+            .iter()
+            .filter_map(|p| p.path.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            fs::create_dirs(d)?;
+        }
+        // Directories that did not exist when we started are locked now, before writing.
+        let _late_locks = (
+            if pki_lock.is_none() {
+                fs::lock_dir(&cert_dir)?
+            } else {
+                None
+            },
+            if kc_lock.is_none() && kubeconfig_dir != cert_dir {
+                fs::lock_dir(&kubeconfig_dir)?
+            } else {
+                None
+            },
+        );
+        let written = fs::write_new_files(&pending)?;
+        progress!(
+            out,
+            "{} files written, {reused} entries reused, {} new {} keys, in {:.0?}",
+            written.len(),
+            report.keys_generated,
+            cfg.key_algorithm,
+            started.elapsed()
+        );
+    }
+    out.document(init.output, &report, print_table)
+}
+
+/// The human result: one line per file, the API server's SANs, and where things are.
+fn print_table(out: &mut Output<'_>, r: &InitReport) -> Result<(), Error> {
+    for f in &r.files {
+        let verb = match f.action {
+            "wouldGenerate" => "would generate",
+            "keptExternal" => "kept external",
+            other => other,
+        };
+        let tag = if f.kubeconfig {
+            "[kubeconfig]"
+        } else {
+            "[certs]     "
+        };
+        say!(out, "{tag} {verb:<15} {}", f.path);
+    }
+    say!(
+        out,
+        "[certs] apiserver serving cert is signed for DNS names [{}] and IPs [{}]",
+        r.apiserver_sans.dns_names.join(" "),
+        r.apiserver_sans.ips.join(" ")
+    );
+    if r.dry_run {
+        say!(
+            out,
+            "dry run: {} keys would be generated; nothing was written",
+            r.keys_generated
+        );
+    } else {
+        say!(
+            out,
+            "[certs] Valid certificates and keys now exist in {:?}",
+            r.cert_dir
+        );
+    }
+    Ok(())
+}
+
+fn apiserver_sans(cfg: &ClusterConfig) -> Result<ApiserverSans, Error> {
+    let sans = cfg.apiserver_sans()?;
+    let (dns, ips): (Vec<&San>, Vec<&San>) = sans.iter().partition(|s| matches!(s, San::Dns(_)));
+    let strings = |v: Vec<&San>| v.into_iter().map(ToString::to_string).collect();
+    Ok(ApiserverSans {
+        dns_names: strings(dns),
+        ips: strings(ips),
+    })
+}
+
+fn inconsistent(dir: &Path, e: pki_core::Error) -> Error {
+    match e {
+        pki_core::Error::Plan(problems) => Error::Inconsistent {
+            dir: dir.to_owned(),
+            problems: problems.iter().map(ToString::to_string).collect(),
+        },
+        other => Error::Pki(other),
+    }
+}
+
+/// Every path under the PKI directory that the tree may use.
+pub(super) fn pki_paths(cfg: &ClusterConfig) -> Vec<String> {
+    let mut paths: Vec<String> = cfg
+        .certs()
+        .flat_map(|d| [format!("{}.crt", d.base), format!("{}.key", d.base)])
+        .collect();
+    paths.push("sa.key".into());
+    paths.push("sa.pub".into());
+    paths
+}

@@ -1,0 +1,475 @@
+//! `tenantctl create USER --role ROLE`, online: check → mint → bind → record → verify → hand
+//! out, and on any failure after minting, undo what this run created.
+//!
+//! The offline forms (`--offline`, `--dry-run`, `--csr-out`) are in `offline.rs`; the pieces
+//! the steps call sit beside this file: `credentials.rs` mints, `objects.rs` builds the RBAC
+//! objects, `ledger.rs` keeps the record, `verify.rs` asks the API server as the tenant, and
+//! `rollback.rs` undoes.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use k8s_openapi::api::{core::v1::ConfigMap, rbac::v1::PolicyRule};
+use kube::Client;
+use kubeconfig::{ClusterEntry, Kubeconfig};
+use pki_core::KeyAlgorithm;
+
+use super::{
+    AuthKind, Binding, BindingPlan, CredentialRecord, RoleKind, RoleRef, Tenant, TenantRecord,
+    credentials::{self, CsrOptions, LONG_TTL, Minted, Signer},
+    ledger, offline,
+    rollback::{Step, Undo},
+    verify::verify,
+};
+use crate::{
+    cli::{CreateArgs, Format, SignerKind},
+    cluster::{self, Cluster},
+    error::Error,
+    fs,
+    output::{Output, progress, say},
+    pki::store,
+    time::{humanize, rfc3339},
+};
+
+/// Everything `create` was asked to do, checked.
+pub struct CreatePlan {
+    /// Who.
+    pub tenant: Tenant,
+    /// Where and what to bind.
+    pub bindings: BindingPlan,
+    /// Credential lifetime.
+    pub ttl: Duration,
+    /// Key algorithm of a certificate tenant.
+    pub key_algorithm: KeyAlgorithm,
+    /// Where the kubeconfig goes.
+    pub kubeconfig_out: PathBuf,
+    /// Replace an existing output file.
+    pub force: bool,
+    /// A certificate and key signed elsewhere (`--cert`, `--key`).
+    pub import: Option<(PathBuf, PathBuf)>,
+    /// How the result is printed (`-o`).
+    pub format: Format,
+}
+
+impl CreatePlan {
+    /// Checks the flags (guardrails included) without touching anything.
+    pub fn from_args(args: &CreateArgs) -> Result<Self, Error> {
+        let tenant = Tenant::new(&args.user, &args.groups, args.auth, args.allow_privileged)?;
+        let roles = args
+            .roles
+            .iter()
+            .map(|r| RoleRef::parse(r, args.role_kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        let bindings = BindingPlan::new(
+            &tenant,
+            roles,
+            args.namespace.clone(),
+            args.create_namespace,
+            args.bind_group,
+        )?;
+        if args.auth == AuthKind::Token && args.signer == SignerKind::Csr {
+            return Err(Error::Usage {
+                flag: "--signer",
+                message: "token tenants have no certificate; drop --signer csr".into(),
+            });
+        }
+        let kubeconfig_out = args
+            .kubeconfig_out
+            .clone()
+            .unwrap_or_else(|| tenant.file_name("kubeconfig"));
+        Ok(Self {
+            tenant,
+            bindings,
+            ttl: args.ttl,
+            key_algorithm: args.key_algorithm,
+            kubeconfig_out,
+            force: args.force,
+            import: args.cert.clone().zip(args.key.clone()),
+            format: args.output,
+        })
+    }
+
+    /// The record of the tenant this plan creates.
+    pub(super) fn record(
+        &self,
+        created_namespace: bool,
+        service_account: Option<String>,
+        credentials: Vec<CredentialRecord>,
+        now: SystemTime,
+    ) -> TenantRecord {
+        let tenant = &self.tenant;
+        TenantRecord {
+            user: tenant.user().to_owned(),
+            auth: tenant.auth(),
+            groups: tenant.groups().to_vec(),
+            namespace: self.bindings.namespace.clone(),
+            created_namespace,
+            service_account,
+            roles: self.bindings.roles.clone(),
+            bindings: self.bindings.binding_refs(tenant),
+            bind_group: self.bindings.bind_group,
+            credentials,
+            created: rfc3339(now),
+            revoked: None,
+        }
+    }
+
+    /// Warnings the flags deserve (long lifetimes, groups in certificates).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.ttl > LONG_TTL {
+            w.push(format!(
+                "--ttl {} is longer than a year: a client certificate cannot be revoked before it expires",
+                humanize(self.ttl)
+            ));
+        }
+        if self.tenant.auth() == AuthKind::Cert && !self.tenant.groups().is_empty() {
+            w.push(format!(
+                "groups {} are baked into the certificate and stay valid until it expires, even after `tenantctl revoke`; prefer binding roles to the user",
+                self.tenant.groups().join(", ")
+            ));
+        }
+        w
+    }
+}
+
+/// Runs `create`.
+pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    let plan = CreatePlan::from_args(args)?;
+    for w in plan.warnings() {
+        out.warning(w);
+    }
+    if let Some(path) = &args.csr_out {
+        return offline::csr_out(&plan, path, out);
+    }
+    if args.dry_run {
+        return offline::dry_run(&plan, args, out);
+    }
+    if args.offline {
+        return offline::offline(&plan, args, out);
+    }
+    cluster::block_on(async {
+        let resolved = args.cluster.access().resolve().await?;
+        let client = cluster::connect(&resolved.config)?;
+        let cluster = Cluster::new(client, &args.cluster.record_namespace);
+        let entry = credentials::cluster_entry(
+            Some(&resolved),
+            args.server.as_ref(),
+            store::read_ca_cert(&args.cert_dir).as_ref(),
+        )?;
+        let signer = match args.signer {
+            SignerKind::Local => Signer::Local {
+                cert_dir: &args.cert_dir,
+            },
+            SignerKind::Csr => Signer::CsrApi(CsrOptions {
+                approve: args.approve,
+                timeout: args.csr_timeout,
+                poll: Duration::from_secs(1),
+            }),
+        };
+        progress!(out, "Using the cluster from {}", resolved.source);
+        create_online(
+            &cluster,
+            &entry,
+            &plan,
+            &signer,
+            &args.cert_dir,
+            out,
+            cluster::connect_as,
+        )
+        .await
+    })
+}
+
+/// The online flow, on any client (kube's mock service in tests). `tenant_client` turns the new
+/// kubeconfig into a client for the verification step.
+pub async fn create_online<F, Fut>(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    plan: &CreatePlan,
+    signer: &Signer<'_>,
+    cert_dir: &Path,
+    out: &mut Output<'_>,
+    tenant_client: F,
+) -> Result<(), Error>
+where
+    F: FnOnce(Kubeconfig) -> Fut,
+    Fut: Future<Output = Result<Client, Error>>,
+{
+    let now = SystemTime::now();
+    // 0. Read-only checks: the output file, an existing tenant, the namespace, the roles.
+    let checked = preflight(cluster, entry, plan, cert_dir, out).await?;
+
+    // 1. Mint (a certificate now; a token once its ServiceAccount exists).
+    let minted = match plan.tenant.auth() {
+        AuthKind::Cert => Some(mint(cluster, plan, signer, now, out).await?),
+        AuthKind::Token => None,
+    };
+
+    // 2.–5. Bind, record, verify, hand out; undone on failure.
+    let mut undo = Undo::default();
+    let result = transaction(
+        cluster,
+        entry,
+        plan,
+        minted.as_ref(),
+        checked,
+        now,
+        &mut undo,
+        out,
+        tenant_client,
+    )
+    .await;
+    match result {
+        Ok(record) => print_created(plan, entry, &record, out),
+        Err(cause) => Err(undo.run(cluster, cause).await),
+    }
+}
+
+/// What the read-only checks found.
+struct Checked {
+    /// The namespace must be created by this run.
+    create_namespace: bool,
+    /// The ConfigMap of a revoked tenant of the same name, restored on rollback.
+    previous: Option<ConfigMap>,
+    /// The credentials that tenant had (kept in the new record).
+    history: Vec<CredentialRecord>,
+    /// Each role with its rules, for verification.
+    rules: Vec<(RoleRef, Vec<PolicyRule>)>,
+}
+
+async fn preflight(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    plan: &CreatePlan,
+    cert_dir: &Path,
+    out: &mut Output<'_>,
+) -> Result<Checked, Error> {
+    let tenant = &plan.tenant;
+    if plan.kubeconfig_out.exists() && !plan.force {
+        return Err(Error::Exists {
+            path: plan.kubeconfig_out.clone(),
+        });
+    }
+    if let Some(w) = store::san_warning(cert_dir, &entry.server) {
+        out.warning(w);
+    }
+    let previous = ledger::record_map(cluster, tenant).await?;
+    let history = match &previous {
+        Some(cm) => {
+            let record = TenantRecord::from_config_map(cm)?;
+            if record.revoked.is_none() {
+                return Err(Error::Record {
+                    user: tenant.user().to_owned(),
+                    message: format!(
+                        "already exists (created {}); use `tenantctl renew {}` for new credentials, or revoke it first",
+                        record.created,
+                        tenant.user()
+                    ),
+                });
+            }
+            record.credentials
+        }
+        None => Vec::new(),
+    };
+    let ns = plan.bindings.namespace.as_deref();
+    let mut create_namespace = false;
+    if let Some(ns) = ns {
+        let exists = cluster.namespace_exists(ns).await?;
+        if !exists && !plan.bindings.create_namespace {
+            return Err(Error::Usage {
+                flag: "--namespace",
+                message: format!(
+                    "namespace {ns} does not exist; pass --create-namespace to create it"
+                ),
+            });
+        }
+        create_namespace = !exists;
+    }
+    let mut rules = Vec::new();
+    for role in &plan.bindings.roles {
+        if create_namespace && role.kind == RoleKind::Role {
+            return Err(Error::UnknownRole {
+                kind: role.kind.to_string(),
+                name: role.name.clone(),
+                namespace: ns.map(str::to_owned),
+                close: Vec::new(),
+            });
+        }
+        let found = cluster.role_rules(role.kind, &role.name, ns).await?;
+        rules.push((role.clone(), found));
+    }
+    Ok(Checked {
+        create_namespace,
+        previous,
+        history,
+        rules,
+    })
+}
+
+async fn mint(
+    cluster: &Cluster,
+    plan: &CreatePlan,
+    signer: &Signer<'_>,
+    now: SystemTime,
+    out: &mut Output<'_>,
+) -> Result<Minted, Error> {
+    let tenant = &plan.tenant;
+    let minted = match (&plan.import, signer) {
+        (Some((cert, key)), _) => credentials::import(cert, key, tenant, now)?,
+        (None, Signer::Local { cert_dir }) => {
+            let ca = store::load_ca(cert_dir, "ca", now)?;
+            credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?
+        }
+        (None, Signer::CsrApi(options)) => {
+            credentials::mint_csr(cluster, tenant, plan.key_algorithm, plan.ttl, *options, now)
+                .await?
+        }
+    };
+    for w in &minted.warnings {
+        out.warning(w);
+    }
+    progress!(
+        out,
+        "[cert] {} key and certificate for {} from {}: serial {}, valid until {}",
+        minted
+            .cert
+            .key_algorithm()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        credentials::subject(tenant),
+        signer.describe(),
+        minted.record.serial.as_deref().unwrap_or(""),
+        minted.record.not_after
+    );
+    Ok(minted)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn transaction<F, Fut>(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    plan: &CreatePlan,
+    minted: Option<&Minted>,
+    checked: Checked,
+    now: SystemTime,
+    undo: &mut Undo,
+    out: &mut Output<'_>,
+    tenant_client: F,
+) -> Result<TenantRecord, Error>
+where
+    F: FnOnce(Kubeconfig) -> Fut,
+    Fut: Future<Output = Result<Client, Error>>,
+{
+    let tenant = &plan.tenant;
+    let objects = plan.bindings.objects(tenant);
+    let ns = plan.bindings.namespace.as_deref().unwrap_or_default();
+
+    // 2. Bind: the namespace, the ServiceAccount of a token tenant, the role bindings.
+    if let (true, Some(obj)) = (checked.create_namespace, &objects.namespace) {
+        cluster.apply_cluster(obj).await?;
+        undo.push(Step::Namespace(ns.to_owned()));
+        progress!(out, "namespace/{ns} created");
+    }
+    if let Some(sa) = &objects.service_account {
+        cluster.apply_namespaced(ns, sa).await?;
+        undo.push(Step::ServiceAccount(
+            ns.to_owned(),
+            tenant.user().to_owned(),
+        ));
+        progress!(out, "serviceaccount/{} applied in {ns}", tenant.user());
+    }
+    for b in &objects.bindings {
+        match b {
+            Binding::Cluster(crb) => cluster.apply_cluster(crb).await?,
+            Binding::Namespaced(rb) => cluster.apply_namespaced(ns, rb).await?,
+        }
+        undo.push(Step::Binding(b.clone()));
+        progress!(out, "{} applied", b.describe());
+    }
+
+    // The kubeconfig around the certificate, or a token for the ServiceAccount.
+    let namespace = plan.bindings.namespace.as_deref();
+    let (kubeconfig, credential) = match minted {
+        Some(m) => (
+            credentials::cert_kubeconfig(entry, tenant, m, namespace)?,
+            m.record.clone(),
+        ),
+        None => {
+            let (token, expires) = cluster.request_token(ns, tenant.user(), plan.ttl).await?;
+            if expires + Duration::from_secs(60) < now + plan.ttl {
+                out.warning(format_args!(
+                    "the API server shortened the token to end at {} (--service-account-max-token-expiration)",
+                    rfc3339(expires)
+                ));
+            }
+            progress!(
+                out,
+                "[token] bound token for serviceaccount/{}, valid until {}",
+                tenant.user(),
+                rfc3339(expires)
+            );
+            (
+                Kubeconfig::with_token(entry, tenant.user(), token, namespace)?,
+                CredentialRecord::token(now, expires),
+            )
+        }
+    };
+
+    // 3. Record: the tenant and every credential it was given.
+    let mut credentials = checked.history;
+    credentials.push(credential);
+    let service_account = objects
+        .service_account
+        .as_ref()
+        .and_then(|sa| sa.metadata.name.clone());
+    let record = plan.record(checked.create_namespace, service_account, credentials, now);
+    ledger::save(cluster, tenant, &record).await?;
+    undo.push(Step::Record(tenant.clone(), checked.previous));
+    progress!(
+        out,
+        "tenant record saved: configmap/{} in {}",
+        tenant.record_name(),
+        cluster.record_namespace()
+    );
+
+    // 4. Verify as the tenant.
+    let client = tenant_client(kubeconfig.clone()).await?;
+    let summary = verify(&client, tenant, namespace, &checked.rules).await?;
+    progress!(out, "verified: {summary}");
+
+    // 5. Hand out the kubeconfig.
+    let yaml = kubeconfig.to_yaml()?;
+    fs::write_secret(&plan.kubeconfig_out, yaml.as_bytes(), plan.force)?;
+    Ok(record)
+}
+
+/// The result: the record (`-o json|yaml`), or where the kubeconfig is and how to use it.
+fn print_created(
+    plan: &CreatePlan,
+    entry: &ClusterEntry,
+    record: &TenantRecord,
+    out: &mut Output<'_>,
+) -> Result<(), Error> {
+    let path = plan.kubeconfig_out.display();
+    let usage = format!(
+        "wrote {path} (context {}@{}); use it with: kubectl --kubeconfig {path} get pods{}",
+        plan.tenant.user(),
+        entry.name,
+        plan.bindings
+            .namespace
+            .as_deref()
+            .map(|n| format!(" -n {n}"))
+            .unwrap_or_default()
+    );
+    if plan.format != Format::Table {
+        progress!(out, "{usage}");
+    }
+    out.document(plan.format, record, |out, _| {
+        say!(out, "{usage}");
+        Ok(())
+    })
+}
