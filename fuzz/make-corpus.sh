@@ -133,9 +133,9 @@ done
   --service-cidr 10.96.0.0/12,fd00:10:96::/112 --encryption-algorithm RSA-3072 >/dev/null
 # Tenant kubeconfigs (client certificate signed by the cluster CA), as `create --offline` writes them.
 "$tenantctl" create alice --role view -n team-a -g devs --offline --cert-dir "$work/RSA-2048/pki" \
-  -o "$work/alice.kubeconfig" >/dev/null 2>&1
+  --kubeconfig-out "$work/alice.kubeconfig" >/dev/null 2>&1
 "$tenantctl" create bob --role edit --key-algorithm RSA-2048 --offline \
-  --cert-dir "$work/ECDSA-P384/pki" -o "$work/bob.kubeconfig" >/dev/null 2>&1
+  --cert-dir "$work/ECDSA-P384/pki" --kubeconfig-out "$work/bob.kubeconfig" >/dev/null 2>&1
 
 rm -rf corpus/cert_pem corpus/cert_der corpus/key_pem corpus/csr corpus/kubeconfig_yaml corpus/san
 kubeadm_config_corpus
