@@ -197,6 +197,12 @@ impl Error {
         }
     }
 
+    /// stdout was closed by its reader (`tenantctl … | head`): nothing to report.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Self::Write { path, source }
+            if source.kind() == io::ErrorKind::BrokenPipe && path.as_os_str() == "<stdout>")
+    }
+
     /// A one-line suggestion, when there is an obvious next step.
     pub fn hint(&self) -> Option<String> {
         match self {

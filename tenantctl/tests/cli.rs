@@ -329,7 +329,10 @@ fn offline_create_writes_three_files_and_never_overwrites() {
         "{}",
         stderr(&out)
     );
-    assert!(!stdout.contains("warning"), "warnings go to stderr: {stdout}");
+    assert!(
+        !stdout.contains("warning"),
+        "warnings go to stderr: {stdout}"
+    );
     let mode = |name: &str| fs::metadata(dir.path().join(name)).unwrap().mode() & 0o777;
     assert_eq!(mode("alice.kubeconfig"), 0o600);
     assert_eq!(mode("alice-rbac.yaml"), 0o644);
@@ -458,7 +461,8 @@ fn a_server_outside_the_apiserver_sans_is_warned_about() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("warning: lb.example.net is not among the API server certificate's SANs"),
+        stderr(&out)
+            .contains("warning: lb.example.net is not among the API server certificate's SANs"),
         "{}",
         stderr(&out)
     );

@@ -1049,17 +1049,17 @@ async fn csr_certificate_shorter_than_asked() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn token_tenant() {
+/// A token tenant whose TokenRequest the API server grants for `granted_secs`; `extra` are
+/// more `create` flags (`-o json`). Returns what was printed.
+async fn token_tenant_case(extra: &[&str], granted_secs: u64) -> Streams {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let kc_path = dir.path().join("ci-bot.kubeconfig");
-    let plan = plan(
-        &[
-            "ci-bot", "--auth", "token", "--role", "edit", "-n", "ci", "--ttl", "8h",
-        ],
-        &kc_path,
-    );
+    let mut args = vec![
+        "ci-bot", "--auth", "token", "--role", "edit", "-n", "ci", "--ttl", "8h",
+    ];
+    args.extend_from_slice(extra);
+    let plan = plan(&args, &kc_path);
     let edit = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "edit"},
         "rules": [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "delete"]}]});
     let admin = vec![
@@ -1099,11 +1099,11 @@ async fn token_tenant() {
         step(
             "POST",
             "/api/v1/namespaces/ci/serviceaccounts/ci-bot/token?",
-            |b| {
+            move |b| {
                 assert_eq!(b["kind"], "TokenRequest");
                 assert_eq!(b["spec"]["expirationSeconds"], 28_800);
                 let expires =
-                    tenantctl::time::rfc3339(SystemTime::now() + Duration::from_secs(28_800));
+                    tenantctl::time::rfc3339(SystemTime::now() + Duration::from_secs(granted_secs));
                 Some((
                     201,
                     json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
@@ -1162,6 +1162,32 @@ async fn token_tenant() {
         current.credentials,
         kubeconfig::Credentials::Token(_)
     ));
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_tenant() {
+    let out = token_tenant_case(&[], 28_800).await;
+    assert!(!out.stderr.contains("warning"), "{out}");
+    assert!(
+        out.stdout.starts_with("wrote ") && out.stdout.lines().count() == 1,
+        "the result is one line: {out}"
+    );
+}
+
+/// `-o json` prints the record and nothing else on stdout, even with a warning to give.
+#[tokio::test(start_paused = true)]
+async fn token_tenant_json_with_a_shortened_token() {
+    let out = token_tenant_case(&["-o", "json"], 14_400).await;
+    assert!(
+        out.stderr
+            .contains("warning: the API server shortened the token"),
+        "{out}"
+    );
+    let record: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(record["user"], "ci-bot");
+    assert_eq!(record["serviceAccount"], "ci-bot");
+    assert_eq!(record["credentials"][0]["signer"], "tokenrequest");
 }
 
 fn alice_record(signer: &str) -> Value {
@@ -1172,8 +1198,7 @@ fn alice_record(signer: &str) -> Value {
         "created": "2026-11-01T00:00:00Z"})
 }
 
-#[tokio::test(start_paused = true)]
-async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() {
+async fn revoke_case(format: Format) -> Streams {
     let (client, handle) = mock();
     let cluster = Cluster::new(client, RECORD_NAMESPACE);
     let admin = vec![
@@ -1212,7 +1237,7 @@ async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() 
         let r = tenantctl::tenant::revoke_online(
             &cluster,
             "alice",
-            Format::Table,
+            format,
             &mut Output::new(&mut out, &mut err),
         )
         .await;
@@ -1221,7 +1246,12 @@ async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() 
     };
     let (r, ()) = tokio::join!(run, serve(handle, admin));
     r.unwrap();
-    let out = Streams::of(out, err);
+    Streams::of(out, err)
+}
+
+#[tokio::test(start_paused = true)]
+async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() {
+    let out = revoke_case(Format::Table).await;
     assert!(
         out.stderr
             .contains("clusterrolebinding/tenantctl:alice:view deleted"),
@@ -1250,7 +1280,23 @@ async fn revoke_deletes_bindings_marks_the_record_and_lists_what_still_grants() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn renew_mints_a_new_certificate_and_keeps_bindings() {
+async fn revoke_json_is_the_record_and_what_still_works() {
+    let out = revoke_case(Format::Json).await;
+    assert!(
+        out.stderr
+            .contains("warning: Kubernetes cannot revoke client certificates"),
+        "{out}"
+    );
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(v["record"]["revoked"].is_string());
+    assert_eq!(v["stillAuthenticating"][0]["serial"], "01");
+    assert_eq!(
+        v["stillGranting"],
+        json!(["clusterrolebinding/devs-read (ClusterRole/view)"])
+    );
+}
+
+async fn renew_case(extra: &[&str]) -> Streams {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let kc_path = dir.path().join("alice.kubeconfig");
@@ -1273,7 +1319,7 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
     ];
     let cert_dir = pki.path().to_str().unwrap().to_owned();
     let out_path = kc_path.to_str().unwrap().to_owned();
-    let cli = <Cli as clap::Parser>::try_parse_from([
+    let mut argv = vec![
         "tenantctl",
         "renew",
         "alice",
@@ -1283,8 +1329,9 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
         &out_path,
         "--ttl",
         "7d",
-    ])
-    .unwrap();
+    ];
+    argv.extend_from_slice(extra);
+    let cli = <Cli as clap::Parser>::try_parse_from(argv).unwrap();
     let Command::Renew(args) = cli.command else {
         unreachable!()
     };
@@ -1314,8 +1361,28 @@ async fn renew_mints_a_new_certificate_and_keeps_bindings() {
         .client_certificate
         .unwrap();
     assert_eq!(cert.organizations(), ["dev"], "same identity");
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn renew_mints_a_new_certificate_and_keeps_bindings() {
+    let out = renew_case(&[]).await;
     assert!(
-        out.stderr.contains("note: the previous certificate (serial 01) stays valid until 2099-01-01T00:00:00Z"),
+        out.stderr.contains(
+            "note: the previous certificate (serial 01) stays valid until 2099-01-01T00:00:00Z"
+        ),
         "{out}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn renew_json_is_the_updated_record() {
+    let out = renew_case(&["-o", "yaml"]).await;
+    assert!(
+        out.stderr.contains("note: the previous certificate"),
+        "{out}"
+    );
+    let v: Value = serde_saphyr::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["credentials"].as_array().unwrap().len(), 2);
 }

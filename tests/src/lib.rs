@@ -46,7 +46,8 @@ impl Cluster {
         args.extend(extra.iter().map(ToString::to_string));
         let cli = tenantctl::Cli::try_parse_from(args).expect("valid flags");
         let (mut out, mut err) = (std::io::sink(), std::io::sink());
-        tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err)).expect("pki init");
+        tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err))
+            .expect("pki init");
         Self { dir, pki, etc }
     }
 

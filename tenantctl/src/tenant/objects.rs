@@ -305,11 +305,11 @@ impl Binding {
     /// `clusterrolebinding/NAME` or `rolebinding/NAME in NS`, for messages.
     pub fn describe(&self) -> String {
         match self {
-            Binding::Cluster(crb) => format!(
+            Self::Cluster(crb) => format!(
                 "clusterrolebinding/{}",
                 crb.metadata.name.as_deref().unwrap_or_default()
             ),
-            Binding::Namespaced(rb) => format!(
+            Self::Namespaced(rb) => format!(
                 "rolebinding/{} in {}",
                 rb.metadata.name.as_deref().unwrap_or_default(),
                 rb.metadata.namespace.as_deref().unwrap_or_default()
