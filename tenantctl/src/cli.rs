@@ -11,7 +11,9 @@ use clap::{Parser, Subcommand};
 pub use docs::{CompletionArgs, ManArgs};
 pub use pki::{CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs};
 pub use shared::{ClusterArgs, Format};
-pub use tenant::{AuthKind, CreateArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind};
+pub use tenant::{
+    AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind,
+};
 
 /// The exit codes every command shares (`--help` and the README list them).
 pub(crate) const EXIT_CODES: &str = "\

@@ -39,12 +39,17 @@ impl<'a> Output<'a> {
 
     /// `warning: …` on stderr.
     pub fn warning(&mut self, message: impl fmt::Display) {
-        let _ = writeln!(self.messages, "warning: {message}");
+        self.labelled("warning", message);
     }
 
     /// `note: …` on stderr.
     pub fn note(&mut self, message: impl fmt::Display) {
-        let _ = writeln!(self.messages, "note: {message}");
+        self.labelled("note", message);
+    }
+
+    /// `LABEL: message` on stderr.
+    fn labelled(&mut self, label: &str, message: impl fmt::Display) {
+        let _ = writeln!(self.messages, "{label}: {message}");
     }
 
     /// Rows as a table on stdout: columns padded to their widest cell, three spaces apart.
@@ -92,15 +97,16 @@ pub fn with_stdio<T>(f: impl FnOnce(&mut Output<'_>) -> T) -> T {
 
 /// The error report on stderr: the error, each cause on its own line, then a hint.
 pub fn report_error(err: &Error) {
-    let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {err}");
+    let (mut none, mut stderr) = (io::sink(), io::stderr().lock());
+    let mut out = Output::new(&mut none, &mut stderr);
+    out.labelled("error", err);
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        out.labelled("  caused by", cause);
         source = cause.source();
     }
     if let Some(hint) = err.hint() {
-        let _ = writeln!(stderr, "hint: {hint}");
+        out.labelled("hint", hint);
     }
 }
 

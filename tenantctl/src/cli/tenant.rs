@@ -48,6 +48,18 @@ impl std::fmt::Display for AuthKind {
     }
 }
 
+/// How `--signer csr` uses the CSR API (`create` and `renew`).
+#[derive(Debug, Args, Clone, Copy)]
+pub struct CsrApiArgs {
+    /// With --signer csr: approve the request (needs approve permission on the signer).
+    #[arg(long)]
+    pub approve: bool,
+
+    /// With --signer csr: how long to wait for the certificate.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    pub csr_timeout: Duration,
+}
+
 /// Who signs a tenant certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SignerKind {
@@ -104,13 +116,9 @@ pub struct CreateArgs {
     #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
     pub cert_dir: PathBuf,
 
-    /// With --signer csr: approve the request (needs approve permission on the signer).
-    #[arg(long)]
-    pub approve: bool,
-
-    /// With --signer csr: how long to wait for the certificate.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
-    pub csr_timeout: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub csr_api: CsrApiArgs,
 
     /// Client certificate or ServiceAccount token.
     #[arg(long, value_enum, default_value = "cert")]
@@ -217,13 +225,9 @@ pub struct RenewArgs {
     #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
     pub cert_dir: PathBuf,
 
-    /// With --signer csr: approve the request.
-    #[arg(long)]
-    pub approve: bool,
-
-    /// With --signer csr: how long to wait for the certificate.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
-    pub csr_timeout: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub csr_api: CsrApiArgs,
 
     /// Where to write the kubeconfig (default ./USER.kubeconfig; replaced atomically).
     #[arg(long, value_name = "FILE")]

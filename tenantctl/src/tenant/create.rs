@@ -164,11 +164,7 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
             SignerKind::Local => Signer::Local {
                 cert_dir: &args.cert_dir,
             },
-            SignerKind::Csr => Signer::CsrApi(CsrOptions {
-                approve: args.approve,
-                timeout: args.csr_timeout,
-                poll: Duration::from_secs(1),
-            }),
+            SignerKind::Csr => Signer::CsrApi(CsrOptions::from_flags(args.csr_api)),
         };
         progress!(out, "Using the cluster from {}", resolved.source);
         create_online(

@@ -14,6 +14,7 @@ use sha2::Digest as _;
 
 use super::{CredentialRecord, Tenant};
 use crate::{
+    cli::CsrApiArgs,
     cluster::{CLIENT_SIGNER, Cluster, CsrRequest, Resolved},
     error::Error,
     time::{humanize, rfc3339},
@@ -56,6 +57,17 @@ pub struct CsrOptions {
     pub timeout: Duration,
     /// How often to look.
     pub poll: Duration,
+}
+
+impl CsrOptions {
+    /// From `--approve` and `--csr-timeout`, polling every second.
+    pub fn from_flags(flags: CsrApiArgs) -> Self {
+        Self {
+            approve: flags.approve,
+            timeout: flags.csr_timeout,
+            poll: Duration::from_secs(1),
+        }
+    }
 }
 
 /// A freshly minted key and certificate.

@@ -251,11 +251,7 @@ pub async fn renew_online(
                         &tenant,
                         algorithm,
                         args.ttl,
-                        CsrOptions {
-                            approve: args.approve,
-                            timeout: args.csr_timeout,
-                            poll: Duration::from_secs(1),
-                        },
+                        CsrOptions::from_flags(args.csr_api),
                         now,
                     )
                     .await?
