@@ -49,10 +49,12 @@ pub enum Error {
         source: io::Error,
     },
     /// Another run holds the lock.
-    #[error("{} is locked by another tenantctl run", path.display())]
+    #[error("{} is locked by another tenantctl run{}", path.display(), holder.as_ref().map(|h| format!(": {h}")).unwrap_or_default())]
     Locked {
         /// The locked directory.
         path: PathBuf,
+        /// Who holds it, as the holder wrote it (pid, command, since when).
+        holder: Option<String>,
     },
     /// Existing files failed the checks; nothing was written.
     #[error("existing files in {} cannot be used (nothing was changed):\n  {}", dir.display(), problems.join("\n  "))]
@@ -209,7 +211,7 @@ impl Error {
             Self::Write { source, .. } | Self::Read { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
                 Some("run as a user who may write there (root for /etc/kubernetes), or choose another --cert-dir / --kubeconfig-dir".into())
             }
-            Self::Locked { .. } => Some("wait for the other run to finish; the lock is released when it exits".into()),
+            Self::Locked { .. } => Some("wait for the other run to finish (the lock is released when it exits), or pass --lock-timeout DURATION to wait for it".into()),
             Self::Inconsistent { .. } => Some("fix or remove the files named above, or pass the flags the existing PKI was made with".into()),
             Self::Refused { .. } => Some("pass --allow-privileged if this is really intended; prefer binding RBAC roles to the user name".into()),
             Self::NoCluster { .. } => Some("pass --kubeconfig FILE (or set KUBECONFIG), or use --offline to write files only".into()),

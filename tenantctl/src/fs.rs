@@ -1,5 +1,8 @@
 //! Files: read what exists, write new files atomically with the right mode from the first
-//! byte, lock a directory against concurrent runs, and roll back a partial write.
+//! byte, lock a directory against concurrent runs, and write many files as one batch that
+//! survives a crash at any instant ([`journal`]).
+
+mod journal;
 
 use std::{
     collections::BTreeMap,
@@ -7,9 +10,15 @@ use std::{
     io::{self, Write as _},
     os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
 };
 
-use crate::error::Error;
+pub use journal::{JOURNAL, Recovered, recover, write_batch};
+
+use crate::{error::Error, time::rfc3339};
+
+/// The file naming the holder of a directory's lock, present while it is held.
+pub const LOCK_HOLDER: &str = ".tenantctl-lock";
 
 /// Mode of private keys and kubeconfigs.
 pub const SECRET_MODE: u32 = 0o600;
@@ -38,15 +47,24 @@ pub fn read_existing(
     Ok(out)
 }
 
-/// An exclusive advisory lock (flock) on a directory, held until dropped. Locking the
-/// directory itself leaves no lock file behind.
+/// An exclusive advisory lock (flock) on a directory, held until dropped. The directory itself
+/// is locked; `.tenantctl-lock` names the holder while it is held, for the message another run
+/// gets.
 #[derive(Debug)]
 pub struct DirLock {
     _file: File,
+    holder: PathBuf,
 }
 
-/// Locks `dir` if it exists; `Ok(None)` if it does not exist yet.
-pub fn lock_dir(dir: &Path) -> Result<Option<DirLock>, Error> {
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.holder);
+    }
+}
+
+/// Locks `dir` if it exists (`Ok(None)` if it does not exist yet), waiting up to `timeout` for
+/// another run to release it; then [`Error::Locked`] names the holder.
+pub fn lock_dir(dir: &Path, timeout: Duration) -> Result<Option<DirLock>, Error> {
     let file = match File::open(dir) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -57,16 +75,45 @@ pub fn lock_dir(dir: &Path) -> Result<Option<DirLock>, Error> {
             });
         }
     };
-    match file.try_lock() {
-        Ok(()) => Ok(Some(DirLock { _file: file })),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.to_owned(),
-        }),
-        Err(fs::TryLockError::Error(source)) => Err(Error::Write {
-            path: dir.to_owned(),
-            source,
-        }),
+    let deadline = Instant::now() + timeout;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50).min(timeout));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(dir.join(LOCK_HOLDER))
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty());
+                return Err(Error::Locked {
+                    path: dir.to_owned(),
+                    holder,
+                });
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(Error::Write {
+                    path: dir.to_owned(),
+                    source,
+                });
+            }
+        }
     }
+    let holder = dir.join(LOCK_HOLDER);
+    let command: Vec<String> = std::env::args().take(3).collect();
+    let text = format!(
+        "pid {} ({}) since {}\n",
+        std::process::id(),
+        command.join(" "),
+        rfc3339(SystemTime::now())
+    );
+    // Best effort: the lock is what excludes, this file only names who holds it.
+    let _ = replace_file(&holder, text.as_bytes(), false);
+    Ok(Some(DirLock {
+        _file: file,
+        holder,
+    }))
 }
 
 /// Creates `dir` and its missing parents with mode 0755.
@@ -81,7 +128,7 @@ pub fn create_dirs(dir: &Path) -> Result<(), Error> {
         })
 }
 
-/// A file to create.
+/// A file to write.
 pub struct Pending<'a> {
     /// Where.
     pub path: PathBuf,
@@ -89,6 +136,20 @@ pub struct Pending<'a> {
     pub contents: &'a [u8],
     /// 0600 (true) or 0644.
     pub secret: bool,
+    /// Replace an existing file ([`write_batch`] only); otherwise the name must be free.
+    pub replace: bool,
+}
+
+impl<'a> Pending<'a> {
+    /// A new file (never replacing one).
+    pub fn new(path: PathBuf, contents: &'a [u8], secret: bool) -> Self {
+        Self {
+            path,
+            contents,
+            secret,
+            replace: false,
+        }
+    }
 }
 
 /// Writes every file as new, or none: each goes to a temporary file in its own directory
@@ -122,12 +183,13 @@ fn write_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     }
 }
 
+/// `.NAME.tmp.PID.NONCE` next to `path`.
 fn temp_path(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let nonce: u64 = std::time::SystemTime::now()
+    let nonce: u64 = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos().into());
     path.with_file_name(format!(".{name}.tmp.{}.{nonce}", std::process::id()))
@@ -183,20 +245,16 @@ pub fn write_secret(path: &Path, contents: &[u8], force: bool) -> Result<(), Err
     if force {
         return replace_file(path, contents, true);
     }
-    write_new_files(&[Pending {
-        path: path.to_owned(),
-        contents,
-        secret: true,
-    }])
-    .map(drop)
-    .map_err(|e| match e {
-        Error::Write { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
-            Error::Exists {
-                path: path.to_owned(),
+    write_new_files(&[Pending::new(path.to_owned(), contents, true)])
+        .map(drop)
+        .map_err(|e| match e {
+            Error::Write { source, .. } if source.kind() == io::ErrorKind::AlreadyExists => {
+                Error::Exists {
+                    path: path.to_owned(),
+                }
             }
-        }
-        e => e,
-    })
+            e => e,
+        })
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
@@ -222,16 +280,8 @@ mod tests {
         let key = dir.path().join("a.key");
         let crt = dir.path().join("a.crt");
         write_new_files(&[
-            Pending {
-                path: key.clone(),
-                contents: b"k",
-                secret: true,
-            },
-            Pending {
-                path: crt.clone(),
-                contents: b"c",
-                secret: false,
-            },
+            Pending::new(key.clone(), b"k", true),
+            Pending::new(crt.clone(), b"c", false),
         ])
         .unwrap();
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
@@ -239,16 +289,8 @@ mod tests {
         // A second write of the same name fails, and rolls back the first file of the batch.
         let other = dir.path().join("b.key");
         let err = write_new_files(&[
-            Pending {
-                path: other.clone(),
-                contents: b"x",
-                secret: true,
-            },
-            Pending {
-                path: key.clone(),
-                contents: b"y",
-                secret: true,
-            },
+            Pending::new(other.clone(), b"x", true),
+            Pending::new(key.clone(), b"y", true),
         ])
         .unwrap_err();
         assert!(err.to_string().contains("a.key"));
@@ -262,13 +304,31 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_excludes_a_second_holder() {
+    fn the_lock_excludes_a_second_holder_and_names_it() {
         let dir = tempfile::tempdir().unwrap();
-        let held = lock_dir(dir.path()).unwrap().unwrap();
-        assert!(matches!(lock_dir(dir.path()), Err(Error::Locked { .. })));
+        let none = Duration::ZERO;
+        let held = lock_dir(dir.path(), none).unwrap().unwrap();
+        match lock_dir(dir.path(), Duration::from_millis(120)) {
+            Err(Error::Locked {
+                holder: Some(holder),
+                ..
+            }) => assert!(
+                holder.starts_with(&format!("pid {} (", std::process::id())),
+                "{holder}"
+            ),
+            other => panic!("{other:?}"),
+        }
         drop(held);
-        assert!(lock_dir(dir.path()).unwrap().is_some());
-        assert!(lock_dir(&dir.path().join("missing")).unwrap().is_none());
+        assert!(
+            !dir.path().join(LOCK_HOLDER).exists(),
+            "the holder file goes with the lock"
+        );
+        assert!(lock_dir(dir.path(), none).unwrap().is_some());
+        assert!(
+            lock_dir(&dir.path().join("missing"), none)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

@@ -219,6 +219,19 @@ pub struct PkiArgs {
     /// etcd is external: no etcd CA or etcd certificates are made.
     #[arg(long)]
     pub external_etcd: bool,
+
+    /// How long to wait for another tenantctl run that holds the lock on --cert-dir
+    /// (default: fail at once, exit 4, naming the holder).
+    #[arg(long, value_parser = parse_duration_or_zero, value_name = "DURATION", default_value = "0s")]
+    pub lock_timeout: Duration,
+}
+
+/// A duration, where `0` (or `0s`) means "do not wait".
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s.trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
 }
 
 impl PkiArgs {

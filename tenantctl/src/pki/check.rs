@@ -262,6 +262,19 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
             sa.problems.extend(p);
         }
     }
+    let mut problems: Vec<String> = by_file
+        .into_iter()
+        .flat_map(|(f, ps)| {
+            ps.into_iter()
+                .map(move |p| if f.is_empty() { p } else { format!("{f}: {p}") })
+        })
+        .collect();
+    if s.cert_dir.join(fs::JOURNAL).exists() {
+        problems.push(format!(
+            "{}: a write was interrupted (a run died); the next `tenantctl pki init` or `pki renew` completes or rolls it back",
+            fs::JOURNAL
+        ));
+    }
     Ok(CheckReport {
         api_version: "tenantctl.io/v1",
         kind: "PKICheck",
@@ -269,13 +282,7 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
         certificates,
         certificate_authorities: authorities,
         service_account_key: sa,
-        problems: by_file
-            .into_iter()
-            .flat_map(|(f, ps)| {
-                ps.into_iter()
-                    .map(move |p| if f.is_empty() { p } else { format!("{f}: {p}") })
-            })
-            .collect(),
+        problems,
     })
 }
 

@@ -73,14 +73,12 @@ pub fn run(args: &CsrArgs, out: &mut Output<'_>) -> Result<(), Error> {
     {
         return Err(Error::Exists { path: p.clone() });
     }
+    let created_cert_dir = !s.cert_dir.exists();
     fs::create_dirs(&s.cert_dir)?;
-    fs::create_dirs(&s.kubeconfig_dir)?;
-    if let Some(dir) = wanted
-        .iter()
-        .filter_map(|r| r.key.parent())
-        .find(|d| !d.exists())
-    {
-        fs::create_dirs(dir)?;
+    let lock = fs::lock_dir(&s.cert_dir, args.pki.lock_timeout)?;
+    let etcd_dir = s.cert_dir.join("etcd");
+    for line in fs::recover(&s.cert_dir, &[&s.cert_dir, &etcd_dir, &s.kubeconfig_dir])?.lines {
+        out.warning(line);
     }
     let keys = pki_core::generate_keys(s.cfg.key_algorithm, wanted.len())?;
     let mut blobs: Vec<(PathBuf, Vec<u8>, bool)> = Vec::new();
@@ -91,13 +89,18 @@ pub fn run(args: &CsrArgs, out: &mut Output<'_>) -> Result<(), Error> {
     }
     let pending: Vec<Pending<'_>> = blobs
         .iter()
-        .map(|(path, contents, secret)| Pending {
-            path: path.clone(),
-            contents,
-            secret: *secret,
-        })
+        .map(|(path, contents, secret)| Pending::new(path.clone(), contents, *secret))
         .collect();
-    let written = fs::write_new_files(&pending)?;
+    let written = match fs::write_batch(&s.cert_dir, &pending) {
+        Ok(written) => written,
+        Err(e) => {
+            if created_cert_dir {
+                drop(lock);
+                let _ = std::fs::remove_dir(&s.cert_dir);
+            }
+            return Err(e);
+        }
+    };
     out.note(
         "have the CAs sign each .csr (leaves by their kubeadm CA, kubeconfigs by the cluster CA), put the certificates next to their keys as .crt, then run `tenantctl pki init` in external-CA mode (ca.crt without ca.key)",
     );

@@ -2,7 +2,7 @@
 //! place (a file is reported as generated only once it is on disk).
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Instant, SystemTime},
 };
 
@@ -71,12 +71,21 @@ pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
         cert_dir.display().to_string()
     );
 
-    let pki_lock = fs::lock_dir(&cert_dir)?;
-    let kc_lock = if kubeconfig_dir == cert_dir {
-        None
-    } else {
-        fs::lock_dir(&kubeconfig_dir)?
-    };
+    // The lock on the PKI directory serializes every tenantctl that writes this PKI; a run
+    // that died left a journal, which is finished or rolled back before anything is read.
+    let created_cert_dir = !init.dry_run && !cert_dir.exists();
+    if created_cert_dir {
+        fs::create_dirs(&cert_dir)?;
+    }
+    let _lock = fs::lock_dir(&cert_dir, init.pki.lock_timeout)?;
+    if !init.dry_run {
+        let etcd_dir = cert_dir.join("etcd");
+        for line in fs::recover(&cert_dir, &[&cert_dir, &etcd_dir, &kubeconfig_dir])?.lines {
+            out.warning(line);
+        }
+    } else if cert_dir.join(fs::JOURNAL).exists() {
+        out.warning("an interrupted write is pending in this directory; the next run without --dry-run completes or rolls it back first");
+    }
 
     let paths = pki_paths(&cfg);
     let existing = fs::read_existing(&cert_dir, paths.iter().cloned())?;
@@ -160,42 +169,26 @@ pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
 
         let mut pending: Vec<Pending<'_>> = Vec::new();
         for f in &executed.files {
-            pending.push(Pending {
-                path: cert_dir.join(&f.path),
-                contents: &f.contents,
-                secret: f.secret,
-            });
+            pending.push(Pending::new(cert_dir.join(&f.path), &f.contents, f.secret));
         }
         for f in &kc_files {
-            pending.push(Pending {
-                path: kubeconfig_dir.join(&f.path),
-                contents: &f.contents,
-                secret: true,
-            });
+            pending.push(Pending::new(
+                kubeconfig_dir.join(&f.path),
+                &f.contents,
+                true,
+            ));
         }
-        let mut dirs: Vec<PathBuf> = pending
-            .iter()
-            .filter_map(|p| p.path.parent().map(Path::to_path_buf))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        for d in &dirs {
-            fs::create_dirs(d)?;
-        }
-        // Directories that did not exist when we started are locked now, before writing.
-        let _late_locks = (
-            if pki_lock.is_none() {
-                fs::lock_dir(&cert_dir)?
-            } else {
-                None
-            },
-            if kc_lock.is_none() && kubeconfig_dir != cert_dir {
-                fs::lock_dir(&kubeconfig_dir)?
-            } else {
-                None
-            },
-        );
-        let written = fs::write_new_files(&pending)?;
+        let written = match fs::write_batch(&cert_dir, &pending) {
+            Ok(written) => written,
+            Err(e) => {
+                // A failed run leaves no directory it made behind (the batch removed its own).
+                if created_cert_dir {
+                    drop(_lock);
+                    let _ = std::fs::remove_dir(&cert_dir);
+                }
+                return Err(e);
+            }
+        };
         progress!(
             out,
             "{} files written, {reused} entries reused, {} new {} keys, in {:.0?}",

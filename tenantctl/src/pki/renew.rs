@@ -23,7 +23,7 @@ use super::{
 use crate::{
     cli::PkiRenewArgs,
     error::Error,
-    fs,
+    fs::{self, Pending},
     output::{Output, say},
     time::rfc3339,
 };
@@ -59,14 +59,15 @@ struct RenewReport {
 pub fn run(args: &PkiRenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
     let s = settings(&args.pki)?;
     let now = SystemTime::now();
-    let _locks = (
-        fs::lock_dir(&s.cert_dir)?,
-        if s.kubeconfig_dir == s.cert_dir {
-            None
-        } else {
-            fs::lock_dir(&s.kubeconfig_dir)?
-        },
-    );
+    // The lock on the PKI directory serializes every tenantctl writing this PKI; a run that
+    // died mid-write is finished or rolled back before anything is read.
+    let _lock = fs::lock_dir(&s.cert_dir, args.pki.lock_timeout)?;
+    if !args.dry_run {
+        let etcd_dir = s.cert_dir.join("etcd");
+        for line in fs::recover(&s.cert_dir, &[&s.cert_dir, &etcd_dir, &s.kubeconfig_dir])?.lines {
+            out.warning(line);
+        }
+    }
     let targets = targets(&s.cfg, &args.names)?;
     if !(args.add_san.is_empty() && args.remove_san.is_empty())
         && targets
@@ -99,13 +100,18 @@ pub fn run(args: &PkiRenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
         });
     }
     if !args.dry_run {
-        for r in &renewals {
-            // The key first: a crash in between leaves the old certificate with a new key, which
-            // `pki check` reports and a rerun fixes; the reverse would look valid and be broken.
-            for (path, contents, secret) in &r.files {
-                fs::replace_file(path, contents, *secret)?;
-            }
-        }
+        // One journaled batch, each key before its certificate: a crash at any instant leaves
+        // either every old pair or (after the next run's recovery) every new one, never a new
+        // certificate over an old key.
+        let pending: Vec<Pending<'_>> = renewals
+            .iter()
+            .flat_map(|r| &r.files)
+            .map(|(path, contents, secret)| Pending {
+                replace: true,
+                ..Pending::new(path.clone(), contents, *secret)
+            })
+            .collect();
+        fs::write_batch(&s.cert_dir, &pending)?;
     }
     for w in renewals.iter().flat_map(|r| &r.warnings) {
         out.warning(w);

@@ -163,11 +163,7 @@ pub(super) fn offline(
         }
         let pending: Vec<Pending<'_>> = files
             .iter()
-            .map(|(path, contents, secret)| Pending {
-                path: (*path).clone(),
-                contents,
-                secret: *secret,
-            })
+            .map(|(path, contents, secret)| Pending::new((*path).clone(), contents, *secret))
             .collect();
         fs::write_new_files(&pending)?;
     }
@@ -228,16 +224,8 @@ pub(super) fn csr_out(plan: &CreatePlan, path: &Path, out: &mut Output<'_>) -> R
     let key_pem = key.secret_pem()?;
     let csr_pem = csr.to_pem();
     fs::write_new_files(&[
-        Pending {
-            path: key_path.clone(),
-            contents: key_pem.as_bytes(),
-            secret: true,
-        },
-        Pending {
-            path: path.to_owned(),
-            contents: csr_pem.as_bytes(),
-            secret: false,
-        },
+        Pending::new(key_path.clone(), key_pem.as_bytes(), true),
+        Pending::new(path.to_owned(), csr_pem.as_bytes(), false),
     ])
     .map_err(|e| match e {
         Error::Write { path, source } if source.kind() == std::io::ErrorKind::AlreadyExists => {
