@@ -13,4 +13,4 @@ pub use api::{
 };
 pub use client::{Access, Resolved, block_on, connect, connect_as};
 pub use csr::CsrRequest;
-pub use retry::{ATTEMPTS, CALL_TIMEOUT, retry};
+pub use retry::{ATTEMPTS, CALL_TIMEOUT, Report, Retry, SILENT_ATTEMPTS};

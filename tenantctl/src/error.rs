@@ -105,12 +105,20 @@ pub enum Error {
         source: kube::Error,
     },
     /// A Kubernetes API call did not answer in time (after retries).
-    #[error("{what} timed out after {attempts} attempts")]
+    #[error("{what}: no answer within {}, {attempts} attempts", crate::time::humanize(*timeout))]
     ApiTimeout {
         /// The call.
         what: String,
         /// How many attempts were made.
         attempts: u32,
+        /// The time each attempt had (`--request-timeout`).
+        timeout: std::time::Duration,
+    },
+    /// The command's `--timeout` passed.
+    #[error("{what}: gave up, --timeout reached")]
+    Deadline {
+        /// The call under way.
+        what: String,
     },
     /// A role to bind does not exist.
     #[error("{kind} {name:?} not found{}{}", namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default(), if close.is_empty() { String::new() } else { format!("; close names: {}", close.join(", ")) })]
@@ -216,6 +224,7 @@ impl Error {
             Self::Refused { .. } => Some("pass --allow-privileged if this is really intended; prefer binding RBAC roles to the user name".into()),
             Self::NoCluster { .. } => Some("pass --kubeconfig FILE (or set KUBECONFIG), or use --offline to write files only".into()),
             Self::Exists { .. } => Some("remove it, choose another --kubeconfig-out, or pass --force to replace it".into()),
+            Self::ApiTimeout { .. } => Some("is the API server up and reachable? --request-timeout sets how long each attempt may take".into()),
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),

@@ -95,6 +95,12 @@ pub fn with_stdio<T>(f: impl FnOnce(&mut Output<'_>) -> T) -> T {
     result
 }
 
+/// One line for people on stderr, from code that has no [`Output`] at hand (the cluster
+/// client's retry lines).
+pub fn message(line: &str) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
 /// The error report on stderr: the error, each cause on its own line, then a hint.
 pub fn report_error(err: &Error) {
     let (mut none, mut stderr) = (io::sink(), io::stderr().lock());

@@ -1,10 +1,13 @@
 //! Flag blocks more than one command group uses.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, ValueEnum};
 
-use crate::cluster::{Access, RECORD_NAMESPACE};
+use crate::{
+    cluster::{Access, RECORD_NAMESPACE, Retry},
+    time::parse_duration,
+};
 
 /// The output format (`-o`/`--output`) of every command that prints a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -33,6 +36,15 @@ pub struct ClusterArgs {
     /// The namespace holding tenant records.
     #[arg(long, default_value = RECORD_NAMESPACE, value_name = "NS")]
     pub record_namespace: String,
+
+    /// How long one API request may take before it is retried (twice at most for silence,
+    /// five times in all for 429/5xx and connection errors).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
+
+    /// Give up the whole command after DURATION, whatever is under way.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
 }
 
 impl ClusterArgs {
@@ -42,5 +54,10 @@ impl ClusterArgs {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
         }
+    }
+
+    /// The retry policy of `--request-timeout` and `--timeout`, the clock starting now.
+    pub fn retry(&self) -> Retry {
+        Retry::new(self.request_timeout, self.timeout)
     }
 }

@@ -26,7 +26,7 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::retry::retry;
+use super::retry::Retry;
 use crate::error::Error;
 
 /// The field manager of every server-side apply.
@@ -89,6 +89,7 @@ impl fmt::Display for RoleKind {
 pub struct Cluster {
     client: Client,
     record_ns: String,
+    retry: Retry,
 }
 
 /// What the API server says the new credentials are.
@@ -106,7 +107,19 @@ impl Cluster {
         Self {
             client,
             record_ns: record_ns.into(),
+            retry: Retry::default(),
         }
+    }
+
+    /// With this retry policy (`--request-timeout`, `--timeout`).
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The retry policy, for calls made with another client (the tenant's).
+    pub fn retry(&self) -> &Retry {
+        &self.retry
     }
 
     /// The client.
@@ -131,13 +144,15 @@ impl Cluster {
         let found = match (kind, namespace) {
             (RoleKind::ClusterRole, _) => {
                 let api: Api<ClusterRole> = Api::all(self.client.clone());
-                retry(&what, || api.get_opt(name))
+                self.retry
+                    .run(&what, || api.get_opt(name))
                     .await?
                     .map(|r| r.rules.unwrap_or_default())
             }
             (RoleKind::Role, Some(ns)) => {
                 let api: Api<Role> = Api::namespaced(self.client.clone(), ns);
-                retry(&what, || api.get_opt(name))
+                self.retry
+                    .run(&what, || api.get_opt(name))
                     .await?
                     .map(|r| r.rules.unwrap_or_default())
             }
@@ -149,7 +164,8 @@ impl Cluster {
         let names: Vec<String> = match (kind, namespace) {
             (RoleKind::ClusterRole, _) => {
                 let api: Api<ClusterRole> = Api::all(self.client.clone());
-                retry("list clusterroles", || api.list_metadata(&LIST))
+                self.retry
+                    .run("list clusterroles", || api.list_metadata(&LIST))
                     .await?
                     .items
                     .into_iter()
@@ -158,7 +174,8 @@ impl Cluster {
             }
             (RoleKind::Role, Some(ns)) => {
                 let api: Api<Role> = Api::namespaced(self.client.clone(), ns);
-                retry("list roles", || api.list_metadata(&LIST))
+                self.retry
+                    .run("list roles", || api.list_metadata(&LIST))
                     .await?
                     .items
                     .into_iter()
@@ -181,7 +198,7 @@ impl Cluster {
     pub async fn namespace_exists(&self, name: &str) -> Result<bool, Error> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let what = format!("get namespace/{name}");
-        Ok(retry(&what, || api.get_opt(name)).await?.is_some())
+        Ok(self.retry.run(&what, || api.get_opt(name)).await?.is_some())
     }
 
     /// Server-side apply of a cluster-scoped object (field manager `tenantctl`, forced).
@@ -189,7 +206,7 @@ impl Cluster {
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
     {
-        apply(&Api::<K>::all(self.client.clone()), obj).await
+        apply(&self.retry, &Api::<K>::all(self.client.clone()), obj).await
     }
 
     /// Server-side apply of a namespaced object.
@@ -201,7 +218,12 @@ impl Cluster {
             + Clone
             + Debug,
     {
-        apply(&Api::<K>::namespaced(self.client.clone(), namespace), obj).await
+        apply(
+            &self.retry,
+            &Api::<K>::namespaced(self.client.clone(), namespace),
+            obj,
+        )
+        .await
     }
 
     /// A namespaced object, if it exists.
@@ -214,7 +236,7 @@ impl Cluster {
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let what = format!("get {}/{name} in {namespace}", K::kind(&()).to_lowercase());
-        retry(&what, || api.get_opt(name)).await
+        self.retry.run(&what, || api.get_opt(name)).await
     }
 
     /// The namespaced objects matching a label selector.
@@ -228,7 +250,7 @@ impl Cluster {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let params = ListParams::default().labels(selector);
         let what = format!("list {}s in {namespace}", K::kind(&()).to_lowercase());
-        Ok(retry(&what, || api.list(&params)).await?.items)
+        Ok(self.retry.run(&what, || api.list(&params)).await?.items)
     }
 
     /// Deletes a cluster-scoped object; `false` when it was already gone.
@@ -236,7 +258,7 @@ impl Cluster {
     where
         K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
     {
-        delete(&Api::<K>::all(self.client.clone()), name).await
+        delete(&self.retry, &Api::<K>::all(self.client.clone()), name).await
     }
 
     /// Deletes a namespaced object; `false` when it was already gone.
@@ -247,7 +269,12 @@ impl Cluster {
             + Clone
             + Debug,
     {
-        delete(&Api::<K>::namespaced(self.client.clone(), namespace), name).await
+        delete(
+            &self.retry,
+            &Api::<K>::namespaced(self.client.clone(), namespace),
+            name,
+        )
+        .await
     }
 
     /// A bound token for ServiceAccount `name` in `namespace`, valid for `ttl`; returns the
@@ -269,7 +296,10 @@ impl Cluster {
             status: None,
         };
         let what = format!("create token for serviceaccount/{name} in {namespace}");
-        let response = retry(&what, || api.create_token_request(name, &POST, &request)).await?;
+        let response = self
+            .retry
+            .run(&what, || api.create_token_request(name, &POST, &request))
+            .await?;
         let status = response.status.ok_or_else(|| Error::Verify {
             message: format!("{what}: the API server returned no token"),
         })?;
@@ -303,7 +333,10 @@ impl Cluster {
         };
         let mut found = Vec::new();
         let crbs: Api<ClusterRoleBinding> = Api::all(self.client.clone());
-        let list = retry("list clusterrolebindings", || crbs.list(&LIST)).await?;
+        let list = self
+            .retry
+            .run("list clusterrolebindings", || crbs.list(&LIST))
+            .await?;
         for b in list.items.into_iter().filter(|b| matches(&b.subjects)) {
             found.push(format!(
                 "clusterrolebinding/{} ({}/{})",
@@ -313,7 +346,10 @@ impl Cluster {
             ));
         }
         let rbs: Api<RoleBinding> = Api::all(self.client.clone());
-        let list = retry("list rolebindings", || rbs.list(&LIST)).await?;
+        let list = self
+            .retry
+            .run("list rolebindings", || rbs.list(&LIST))
+            .await?;
         for b in list.items.into_iter().filter(|b| matches(&b.subjects)) {
             found.push(format!(
                 "rolebinding/{} in {} ({}/{})",
@@ -329,10 +365,13 @@ impl Cluster {
 
 /// The API server's view of the caller (SelfSubjectReview); `None` on clusters older than 1.28,
 /// which lack the API.
-pub async fn whoami(client: &Client) -> Result<Option<Whoami>, Error> {
+pub async fn whoami(client: &Client, retry: &Retry) -> Result<Option<Whoami>, Error> {
     let api: Api<SelfSubjectReview> = Api::all(client.clone());
     let review = SelfSubjectReview::default();
-    match retry("create selfsubjectreview", || api.create(&POST, &review)).await {
+    match retry
+        .run("create selfsubjectreview", || api.create(&POST, &review))
+        .await
+    {
         Ok(r) => {
             let info = r.status.and_then(|s| s.user_info).unwrap_or_default();
             Ok(Some(Whoami {
@@ -348,6 +387,7 @@ pub async fn whoami(client: &Client) -> Result<Option<Whoami>, Error> {
 /// Asks the API server whether the caller may `verb` `resource` (in `group`, in `namespace`).
 pub async fn can_i(
     client: &Client,
+    retry: &Retry,
     verb: &str,
     group: &str,
     resource: &str,
@@ -367,14 +407,15 @@ pub async fn can_i(
         },
         ..SelfSubjectAccessReview::default()
     };
-    let r = retry("create selfsubjectaccessreview", || {
-        api.create(&POST, &review)
-    })
-    .await?;
+    let r = retry
+        .run("create selfsubjectaccessreview", || {
+            api.create(&POST, &review)
+        })
+        .await?;
     Ok(r.status.is_some_and(|s| s.allowed))
 }
 
-async fn apply<K>(api: &Api<K>, obj: &K) -> Result<(), Error>
+async fn apply<K>(retry: &Retry, api: &Api<K>, obj: &K) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
 {
@@ -382,16 +423,18 @@ where
     let what = format!("apply {}/{name}", K::kind(&()).to_lowercase());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let patch = Patch::Apply(obj);
-    retry(&what, || api.patch(&name, &params, &patch)).await?;
+    retry
+        .run(&what, || api.patch(&name, &params, &patch))
+        .await?;
     Ok(())
 }
 
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<bool, Error>
+async fn delete<K>(retry: &Retry, api: &Api<K>, name: &str) -> Result<bool, Error>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
     let what = format!("delete {}/{name}", K::kind(&()).to_lowercase());
-    match retry(&what, || api.delete(name, &DELETE)).await {
+    match retry.run(&what, || api.delete(name, &DELETE)).await {
         Ok(_) => Ok(true),
         Err(Error::Api { status, .. }) if status.code == 404 => Ok(false),
         Err(e) => Err(e),

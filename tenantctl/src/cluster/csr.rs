@@ -13,10 +13,7 @@ use kube::{
     api::{Patch, PatchParams},
 };
 
-use super::{
-    api::{CLIENT_SIGNER, Cluster, DELETE, POST, managed_labels},
-    retry::retry,
-};
+use super::api::{CLIENT_SIGNER, Cluster, DELETE, POST, managed_labels};
 use crate::error::Error;
 
 impl Cluster {
@@ -45,10 +42,10 @@ impl Cluster {
             status: None,
         };
         let what = format!("create certificatesigningrequest/{name}");
-        retry(&what, || api.create(&POST, &csr)).await?;
+        self.retry().run(&what, || api.create(&POST, &csr)).await?;
         let outcome = self.await_certificate(&api, request).await;
         let what = format!("delete certificatesigningrequest/{name}");
-        let cleanup = retry(&what, || api.delete(name, &DELETE)).await;
+        let cleanup = self.retry().run(&what, || api.delete(name, &DELETE)).await;
         let pem = outcome?;
         match cleanup {
             Ok(_) => Ok(pem),
@@ -73,12 +70,14 @@ impl Cluster {
             }]}});
             let patch = Patch::Merge(&patch);
             let what = format!("approve certificatesigningrequest/{name}");
-            retry(&what, || api.patch_approval(name, &params, &patch)).await?;
+            self.retry()
+                .run(&what, || api.patch_approval(name, &params, &patch))
+                .await?;
         }
         let deadline = tokio::time::Instant::now() + request.timeout;
         loop {
             let what = format!("get certificatesigningrequest/{name}");
-            let csr = retry(&what, || api.get(name)).await?;
+            let csr = self.retry().run(&what, || api.get(name)).await?;
             let status = csr.status.unwrap_or_default();
             for c in status.conditions.iter().flatten() {
                 if c.status == "True" && (c.type_ == "Denied" || c.type_ == "Failed") {

@@ -154,7 +154,8 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
         let resolved = args.cluster.access().resolve().await?;
         let client = cluster::connect(&resolved.config)?;
-        let cluster = Cluster::new(client, &args.cluster.record_namespace);
+        let cluster =
+            Cluster::new(client, &args.cluster.record_namespace).with_retry(args.cluster.retry());
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
@@ -434,7 +435,7 @@ where
 
     // 4. Verify as the tenant.
     let client = tenant_client(kubeconfig.clone()).await?;
-    let summary = verify(&client, tenant, namespace, &checked.rules).await?;
+    let summary = verify(&client, cluster.retry(), tenant, namespace, &checked.rules).await?;
     progress!(out, "verified: {summary}");
 
     // 5. Hand out the kubeconfig.

@@ -453,7 +453,8 @@ pub async fn revoke_online(
 async fn connect_cluster(args: &ClusterArgs) -> Result<(Cluster, Resolved), Error> {
     let resolved = args.access().resolve().await?;
     let client = cluster::connect(&resolved.config)?;
-    Ok((Cluster::new(client, &args.record_namespace), resolved))
+    let cluster = Cluster::new(client, &args.record_namespace).with_retry(args.retry());
+    Ok((cluster, resolved))
 }
 
 fn binding_stub(b: &BindingRef) -> Binding {

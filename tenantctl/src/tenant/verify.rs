@@ -11,13 +11,14 @@ use crate::{cluster, error::Error};
 /// and groups must be the tenant's, and the first resource rule of each role must be allowed.
 pub async fn verify(
     client: &Client,
+    retry: &cluster::Retry,
     tenant: &Tenant,
     namespace: Option<&str>,
     rules: &[(RoleRef, Vec<PolicyRule>)],
 ) -> Result<String, Error> {
     let expected = tenant.username_in_cluster(namespace);
     let mut summary = String::new();
-    match cluster::whoami(client).await? {
+    match cluster::whoami(client, retry).await? {
         Some(who) => {
             if who.username != expected {
                 return Err(Error::Verify {
@@ -51,7 +52,7 @@ pub async fn verify(
             checks.push(format!("{role} has no resource rules to check"));
             continue;
         };
-        if !cluster::can_i(client, &verb, &group, &resource, namespace).await? {
+        if !cluster::can_i(client, retry, &verb, &group, &resource, namespace).await? {
             return Err(Error::Verify {
                 message: format!(
                     "{expected} may not {verb} {resource}{} although {role} allows it",
