@@ -11,6 +11,8 @@ pub use api::{
     CLIENT_SIGNER, Cluster, FIELD_MANAGER, MANAGED_BY, RECORD_NAMESPACE, RoleKind, Whoami, can_i,
     managed_labels, whoami,
 };
+pub use kube::api::Preconditions;
+
 pub use client::{Access, Resolved, block_on, connect, connect_as};
 pub use csr::CsrRequest;
 pub use retry::{ATTEMPTS, CALL_TIMEOUT, Report, Retry, SILENT_ATTEMPTS};

@@ -154,6 +154,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Another run owns or changed the tenant's record (a 409 from the API server).
+    #[error("tenant {user}: {message}")]
+    Claimed {
+        /// The tenant.
+        user: String,
+        /// What happened.
+        message: String,
+    },
     /// A manifest could not be serialized.
     #[error("cannot serialize a manifest: {message}")]
     Manifest {
@@ -197,7 +205,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Usage { .. } | Self::Refused { .. } => ExitCodes::USAGE,
-            Self::Exists { .. } => ExitCodes::INCONSISTENT,
+            Self::Exists { .. } | Self::Claimed { .. } => ExitCodes::INCONSISTENT,
             Self::RolledBack { cause, .. } => cause.exit_code(),
             Self::Check { code, .. } => *code,
             Self::Pki(e) if is_input_error(e) => ExitCodes::USAGE,

@@ -75,7 +75,12 @@ fn reply(method: &'static str, uri: impl Into<String>, code: u16, body: Value) -
 fn apply(uri: impl Into<String>, check: impl FnOnce(&Value) + Send + 'static) -> Step {
     step("PATCH", uri, move |body| {
         check(body);
-        Some((200, body.clone()))
+        let mut made = body.clone();
+        made["metadata"]["uid"] = json!(format!(
+            "uid-{}",
+            body["metadata"]["name"].as_str().unwrap_or_default()
+        ));
+        Some((200, made))
     })
 }
 
@@ -209,7 +214,26 @@ fn view_rules() -> Value {
            "rules": [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]}]})
 }
 
-fn record_steps(check: impl FnOnce(&Value) + Send + 'static) -> Vec<Step> {
+/// The record inside a record ConfigMap.
+fn record_of(cm: &Value) -> Value {
+    assert_eq!(
+        cm["metadata"]["labels"]["app.kubernetes.io/component"],
+        "tenant-record"
+    );
+    serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap()
+}
+
+/// A record ConfigMap as the API server returns it: with a uid and a resourceVersion.
+fn stored(cm: &Value, rv: u32) -> Value {
+    let mut cm = cm.clone();
+    cm["metadata"]["uid"] = json!("uid-record");
+    cm["metadata"]["resourceVersion"] = json!(rv.to_string());
+    cm
+}
+
+/// The claim: the record namespace applied, then the record created (POST, never apply) as
+/// Pending, answered with resourceVersion 1.
+fn claim_steps(check: impl FnOnce(&Value) + Send + 'static) -> Vec<Step> {
     vec![
         apply(
             format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
@@ -217,20 +241,37 @@ fn record_steps(check: impl FnOnce(&Value) + Send + 'static) -> Vec<Step> {
                 assert_eq!(ns["kind"], "Namespace");
             },
         ),
-        apply(
-            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice{APPLY_QUERY}"),
+        step(
+            "POST",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?"),
             move |cm| {
-                assert_eq!(
-                    cm["metadata"]["labels"]["app.kubernetes.io/component"],
-                    "tenant-record"
-                );
+                assert_eq!(cm["metadata"]["name"], "tenant-alice");
                 assert_eq!(cm["metadata"]["labels"]["tenantctl.io/tenant"], "alice");
-                let record: Value =
-                    serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+                let record = record_of(cm);
+                assert_eq!(record["phase"], "Pending");
                 check(&record);
+                Some((201, stored(cm, 1)))
             },
         ),
     ]
+}
+
+/// A record update (PUT) that must carry resourceVersion `rv`; answered with `rv + 1`.
+fn put_record(rv: u32, check: impl FnOnce(&Value) + Send + 'static) -> Step {
+    step("PUT", format!("{}?", record_uri()), move |cm| {
+        assert_eq!(
+            cm["metadata"]["resourceVersion"],
+            rv.to_string(),
+            "optimistic concurrency: the version read"
+        );
+        check(&record_of(cm));
+        Some((200, stored(cm, rv + 1)))
+    })
+}
+
+/// The record marked Active at resourceVersion `rv`.
+fn activate(rv: u32) -> Step {
+    put_record(rv, |r| assert_eq!(r["phase"], "Active"))
 }
 
 /// The verification the tenant's own client makes.
@@ -329,35 +370,39 @@ async fn create_cluster_wide_with_the_local_ca() {
             200,
             view_rules(),
         ),
-        apply(
-            format!(
-                "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenantctl:alice:view{APPLY_QUERY}"
-            ),
-            |b| {
-                assert_eq!(b["kind"], "ClusterRoleBinding");
-                assert_eq!(
-                    b["roleRef"],
-                    json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"})
-                );
-                assert_eq!(
-                    b["subjects"],
-                    json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}])
-                );
-                assert_eq!(
-                    b["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-                    "tenantctl"
-                );
-            },
-        ),
     ];
-    admin.extend(record_steps(|r| {
+    admin.extend(claim_steps(|r| {
         assert_eq!(r["user"], "alice");
         assert_eq!(r["groups"], json!(["dev"]));
+        assert_eq!(r["credentials"], json!([]), "nothing minted before the claim");
+    }));
+    admin.push(put_record(1, |r| {
         let cred = &r["credentials"][0];
         assert_eq!(cred["signer"], "local");
         assert_eq!(cred["serial"].as_str().unwrap().len() % 2, 0);
         assert_eq!(cred["sha256"].as_str().unwrap().len(), 64);
     }));
+    admin.push(apply(
+        format!(
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/tenantctl:alice:view{APPLY_QUERY}"
+        ),
+        |b| {
+            assert_eq!(b["kind"], "ClusterRoleBinding");
+            assert_eq!(
+                b["roleRef"],
+                json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"})
+            );
+            assert_eq!(
+                b["subjects"],
+                json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}])
+            );
+            assert_eq!(
+                b["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+                "tenantctl"
+            );
+        },
+    ));
+    admin.push(activate(2));
     let tenant = verify_steps("alice", &["dev"], true, |attrs| {
         assert_eq!(
             attrs,
@@ -514,6 +559,7 @@ async fn create_with_the_csr_api_in_a_new_namespace() {
             |_| Some((200, view_rules())),
         )
         .await;
+        s.claim().await;
         let created = s
             .expect("POST", &format!("{CSR_URI}?"), |b| Some((201, b.clone())))
             .await;
@@ -543,6 +589,14 @@ async fn create_with_the_csr_api_in_a_new_namespace() {
         s.expect("GET", &uri, |_| Some((200, issued))).await;
         s.expect("DELETE", &format!("{uri}?"), |_| Some((200, deleted())))
             .await;
+        let cm = s.put_record(1).await;
+        let record = record_of(&cm);
+        assert_eq!(record["createdNamespace"], true);
+        assert_eq!(
+            record["credentials"][0]["signer"],
+            "kubernetes.io/kube-apiserver-client"
+        );
+        assert_eq!(record["credentials"][0]["approve"], true, "renew approves too");
         let ns = s
             .expect(
                 "PATCH",
@@ -554,28 +608,8 @@ async fn create_with_the_csr_api_in_a_new_namespace() {
         let rb = s.expect("PATCH", &format!("/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings/tenantctl:alice:view{APPLY_QUERY}"), |b| Some((200, b.clone()))).await;
         assert_eq!(rb["kind"], "RoleBinding");
         assert_eq!(rb["metadata"]["namespace"], "team-a");
-        s.expect(
-            "PATCH",
-            &format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
-            |b| Some((200, b.clone())),
-        )
-        .await;
-        let cm = s
-            .expect(
-                "PATCH",
-                &format!(
-                    "/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-alice{APPLY_QUERY}"
-                ),
-                |b| Some((200, b.clone())),
-            )
-            .await;
-        let record: Value =
-            serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
-        assert_eq!(record["createdNamespace"], true);
-        assert_eq!(
-            record["credentials"][0]["signer"],
-            "kubernetes.io/kube-apiserver-client"
-        );
+        let cm = s.put_record(2).await;
+        assert_eq!(record_of(&cm)["phase"], "Active");
         s.finish().await;
     };
     let tenant = verify_steps("alice", &[], true, |a| assert_eq!(a["namespace"], "team-a"));
@@ -627,6 +661,35 @@ impl Script {
             None => self.held.push(send),
         }
         body
+    }
+
+    /// The claim: the record namespace applied, the record created as Pending.
+    async fn claim(&mut self) {
+        self.expect(
+            "PATCH",
+            &format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |b| Some((200, b.clone())),
+        )
+        .await;
+        let cm = self
+            .expect(
+                "POST",
+                &format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?"),
+                |b| Some((201, stored(b, 1))),
+            )
+            .await;
+        assert_eq!(record_of(&cm)["phase"], "Pending");
+    }
+
+    /// A record update carrying resourceVersion `rv`.
+    async fn put_record(&mut self, rv: u32) -> Value {
+        let cm = self
+            .expect("PUT", &format!("{}?", record_uri()), move |b| {
+                Some((200, stored(b, rv + 1)))
+            })
+            .await;
+        assert_eq!(cm["metadata"]["resourceVersion"], rv.to_string());
+        cm
     }
 
     async fn finish(mut self) {
@@ -701,9 +764,13 @@ async fn transient_errors_and_silence_are_retried() {
         step("GET", role, |_| None), // no answer: the 30 s call timeout fires
         reply("GET", role, 503, status(503, "ServiceUnavailable")),
         reply("GET", role, 200, view_rules()),
-        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
     ];
-    admin.extend(record_steps(|_| {}));
+    admin.extend(claim_steps(|_| {}));
+    admin.extend([
+        put_record(1, |_| {}),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
+        activate(2),
+    ]);
     let tenant = verify_steps("alice", &[], true, |_| {});
     let started = tokio::time::Instant::now();
     let (r, out) = run_create(
@@ -766,7 +833,7 @@ async fn forbidden_binding_rolls_back_the_namespace() {
         ],
         &kc_path,
     );
-    let admin = vec![
+    let mut admin = vec![
         reply("GET", record_uri(), 404, not_found()),
         reply("GET", "/api/v1/namespaces/team-a", 404, not_found()),
         reply(
@@ -775,6 +842,10 @@ async fn forbidden_binding_rolls_back_the_namespace() {
             200,
             view_rules(),
         ),
+    ];
+    admin.extend(claim_steps(|_| {}));
+    admin.extend([
+        put_record(1, |_| {}),
         apply(format!("/api/v1/namespaces/team-a{APPLY_QUERY}"), |_| {}),
         reply(
             "PATCH",
@@ -784,8 +855,19 @@ async fn forbidden_binding_rolls_back_the_namespace() {
             403,
             status(403, "Forbidden"),
         ),
-        reply("DELETE", "/api/v1/namespaces/team-a?", 200, deleted()),
-    ];
+        // Only the namespace this run created (its uid), only the record version it wrote.
+        step("DELETE", "/api/v1/namespaces/team-a?", |b| {
+            assert_eq!(b["preconditions"], json!({"uid": "uid-team-a"}));
+            Some((200, deleted()))
+        }),
+        step("DELETE", format!("{}?", record_uri()), |b| {
+            assert_eq!(
+                b["preconditions"],
+                json!({"uid": "uid-record", "resourceVersion": "2"})
+            );
+            Some((200, deleted()))
+        }),
+    ]);
     let (r, _) = run_create(
         &plan,
         &pki,
@@ -802,7 +884,10 @@ async fn forbidden_binding_rolls_back_the_namespace() {
         text.starts_with("apply rolebinding/tenantctl:alice:view failed: 403 Forbidden"),
         "{text}"
     );
-    assert!(text.ends_with("rolled back: namespace/team-a"), "{text}");
+    assert!(
+        text.ends_with("rolled back: namespace/team-a, configmap/tenant-alice"),
+        "{text}"
+    );
     assert_eq!(err.exit_code(), 1);
     assert!(err.hint().unwrap().contains("lack this permission"));
     assert!(!kc_path.exists());
@@ -822,12 +907,13 @@ async fn failed_verification_rolls_back_bindings_and_record() {
             200,
             view_rules(),
         ),
-        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
     ];
-    admin.extend(record_steps(|_| {}));
+    admin.extend(claim_steps(|_| {}));
     admin.extend([
-        reply("DELETE", format!("{}?", record_uri()), 200, deleted()),
+        put_record(1, |_| {}),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
         reply("DELETE", format!("{CRB_URI}?"), 200, deleted()),
+        reply("DELETE", format!("{}?", record_uri()), 200, deleted()),
     ]);
     let tenant = verify_steps("alice", &[], false, |_| {});
     let (r, _) = run_create(
@@ -844,18 +930,21 @@ async fn failed_verification_rolls_back_bindings_and_record() {
     assert!(text.starts_with("verification with the new credentials failed: alice may not get pods although ClusterRole/view allows it"), "{text}");
     assert!(
         text.ends_with(
-            "rolled back: configmap/tenant-alice, clusterrolebinding/tenantctl:alice:view"
+            "rolled back: clusterrolebinding/tenantctl:alice:view, configmap/tenant-alice"
         ),
         "{text}"
     );
     assert!(!kc_path.exists(), "no kubeconfig after a rollback");
 }
 
+/// Two creates of one tenant: the one whose POST of the record comes second gets a 409 and
+/// stops — exit 3, nothing minted, applied or handed out.
 #[tokio::test(start_paused = true)]
-async fn a_conflict_is_reported_and_rolled_back() {
+async fn a_concurrent_create_of_the_same_tenant_gets_409_and_hands_out_nothing() {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
-    let plan = plan(&["alice", "--role", "view"], &dir.path().join("k"));
+    let kc_path = dir.path().join("k");
+    let plan = plan(&["alice", "--role", "view"], &kc_path);
     let admin = vec![
         reply("GET", record_uri(), 404, not_found()),
         reply(
@@ -864,14 +953,16 @@ async fn a_conflict_is_reported_and_rolled_back() {
             200,
             view_rules(),
         ),
-        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
-        reply(
-            "PATCH",
+        apply(
             format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
-            409,
-            status(409, "Conflict"),
+            |_| {},
         ),
-        reply("DELETE", format!("{CRB_URI}?"), 404, not_found()),
+        reply(
+            "POST",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?"),
+            409,
+            status(409, "AlreadyExists"),
+        ),
     ];
     let (r, _) = run_create(
         &plan,
@@ -883,15 +974,52 @@ async fn a_conflict_is_reported_and_rolled_back() {
         vec![],
     )
     .await;
-    let text = r.unwrap_err().to_string();
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
     assert!(
-        text.starts_with("apply namespace/tenantctl-system failed: 409 Conflict"),
-        "{text}"
+        err.to_string()
+            .contains("another tenantctl run created this tenant's record first; nothing was handed out"),
+        "{err}"
     );
-    assert!(
-        text.ends_with("rolled back: clusterrolebinding/tenantctl:alice:view"),
-        "{text}"
-    );
+    assert!(!matches!(err, Error::RolledBack { .. }), "nothing to undo");
+    assert!(!kc_path.exists());
+}
+
+/// Renew and revoke race on one record: the update that loses (409) re-reads and re-applies its
+/// change, so both credentials are in the record.
+#[tokio::test(start_paused = true)]
+async fn a_conflicting_update_is_re_read_and_re_applied() {
+    let out = renew_case_with(&[], |_kubeconfig| {
+        // The first PUT loses to another renew that added serial 02 meanwhile.
+        let theirs = {
+            let mut r = alice_record("local");
+            r["credentials"].as_array_mut().unwrap().push(json!({
+                "kind": "cert", "signer": "local", "serial": "02", "sha256": "cd",
+                "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2099-01-01T00:00:00Z"}));
+            r
+        };
+        vec![
+            reply("GET", record_uri(), 200, record_map(alice_record("local"))),
+            reply("PUT", format!("{}?", record_uri()), 409, status(409, "Conflict")),
+            reply("GET", record_uri(), 200, {
+                let mut cm = record_map(theirs);
+                cm["metadata"]["resourceVersion"] = json!("8");
+                cm
+            }),
+            put_record(8, |r| {
+                let serials: Vec<&str> = r["credentials"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c["serial"].as_str().unwrap())
+                    .collect();
+                assert_eq!(serials.len(), 3, "{serials:?}");
+                assert_eq!(&serials[..2], ["01", "02"], "theirs kept, ours added");
+            }),
+        ]
+    })
+    .await;
+    assert!(out.stdout.starts_with("wrote "), "{out}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -916,7 +1044,9 @@ async fn an_existing_tenant_is_refused() {
         vec![],
     )
     .await;
-    let text = r.unwrap_err().to_string();
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let text = err.to_string();
     assert!(
         text.contains("already exists (created 2026-01-01T00:00:00Z); use `tenantctl renew alice`"),
         "{text}"
@@ -925,7 +1055,9 @@ async fn an_existing_tenant_is_refused() {
 
 fn record_map(record: Value) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "tenant-alice", "namespace": RECORD_NAMESPACE},
+           "metadata": {"name": "tenant-alice", "namespace": RECORD_NAMESPACE,
+                        "uid": "uid-record", "resourceVersion": "7",
+                        "labels": {"app.kubernetes.io/component": "tenant-record"}},
            "data": {"tenant.json": record.to_string()}})
 }
 
@@ -956,6 +1088,7 @@ async fn csr_failure(
             |_| Some((200, view_rules())),
         )
         .await;
+        s.claim().await;
         let created = s
             .expect("POST", &format!("{CSR_URI}?"), |b| Some((201, b.clone())))
             .await;
@@ -974,16 +1107,26 @@ async fn csr_failure(
         }
         s.expect("DELETE", &format!("{uri}?"), |_| Some((200, deleted())))
             .await;
+        // The claim is undone: only the record version this run wrote.
+        let del = s
+            .expect("DELETE", &format!("{}?", record_uri()), |_| {
+                Some((200, deleted()))
+            })
+            .await;
+        assert_eq!(
+            del["preconditions"],
+            json!({"uid": "uid-record", "resourceVersion": "1"})
+        );
         s.finish().await;
     };
     let (r, out) = run_scripted(&plan, &pki, signer, server, vec![]).await;
     assert!(!kc_path.exists());
     let err = r.expect_err(&out.to_string());
-    assert!(
-        !matches!(err, Error::RolledBack { .. }),
-        "nothing was applied before minting"
-    );
-    err.to_string()
+    let Error::RolledBack { cause, undone, .. } = err else {
+        panic!("the claim is rolled back: {err}")
+    };
+    assert_eq!(undone, ["configmap/tenant-alice"], "nothing else was made");
+    cause.to_string()
 }
 
 #[tokio::test(start_paused = true)]
@@ -1082,6 +1225,20 @@ async fn token_tenant_case(extra: &[&str], granted_secs: u64) -> Streams {
             edit,
         ),
         apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |_| {},
+        ),
+        step(
+            "POST",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?"),
+            |cm| {
+                let r = record_of(cm);
+                assert_eq!(r["phase"], "Pending");
+                assert_eq!(r["serviceAccount"], "ci-bot");
+                Some((201, stored(cm, 1)))
+            },
+        ),
+        apply(
             format!("/api/v1/namespaces/ci/serviceaccounts/ci-bot{APPLY_QUERY}"),
             |sa| assert_eq!(sa["kind"], "ServiceAccount"),
         ),
@@ -1111,21 +1268,28 @@ async fn token_tenant_case(extra: &[&str], granted_secs: u64) -> Streams {
                 ))
             },
         ),
-        apply(
-            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
-            |_| {},
-        ),
-        apply(
-            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-ci-bot{APPLY_QUERY}"),
+        step(
+            "PUT",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-ci-bot?"),
             |cm| {
+                assert_eq!(cm["metadata"]["resourceVersion"], "1");
                 let text = cm["data"]["tenant.json"].as_str().unwrap();
                 assert!(
                     !text.contains("eyJhbGciOi"),
                     "the record never holds the token"
                 );
                 let r: Value = serde_json::from_str(text).unwrap();
-                assert_eq!(r["serviceAccount"], "ci-bot");
                 assert_eq!(r["credentials"][0]["signer"], "tokenrequest");
+                Some((200, stored(cm, 2)))
+            },
+        ),
+        step(
+            "PUT",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-ci-bot?"),
+            |cm| {
+                assert_eq!(cm["metadata"]["resourceVersion"], "2");
+                assert_eq!(record_of(cm)["phase"], "Active");
+                Some((200, stored(cm, 3)))
             },
         ),
     ];
@@ -1204,13 +1368,8 @@ async fn revoke_case(format: Format) -> Streams {
     let admin = vec![
         reply("GET", record_uri(), 200, record_map(alice_record("local"))),
         reply("DELETE", format!("{CRB_URI}?"), 200, deleted()),
-        apply(
-            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
-            |_| {},
-        ),
-        apply(format!("{}{APPLY_QUERY}", record_uri()), |cm| {
-            let r: Value =
-                serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
+        put_record(7, |r| {
+            assert_eq!(r["phase"], "Revoked");
             assert!(r["revoked"].is_string());
             assert!(r["credentials"][0]["revoked"].is_string());
         }),
@@ -1297,26 +1456,28 @@ async fn revoke_json_is_the_record_and_what_still_works() {
 }
 
 async fn renew_case(extra: &[&str]) -> Streams {
+    renew_case_with(extra, |_| {
+        vec![
+            reply("GET", record_uri(), 200, record_map(alice_record("local"))),
+            put_record(7, |r| {
+                assert_eq!(r["credentials"].as_array().unwrap().len(), 2);
+                assert_eq!(r["credentials"][1]["signer"], "local");
+                assert_eq!(r["bindings"][0]["name"], "tenantctl:alice:view");
+            }),
+        ]
+    })
+    .await
+}
+
+/// `renew alice` against the admin requests `steps` makes (given the kubeconfig path).
+async fn renew_case_with(extra: &[&str], steps: impl FnOnce(&Path) -> Vec<Step>) -> Streams {
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let kc_path = dir.path().join("alice.kubeconfig");
     std::fs::write(&kc_path, "old").unwrap();
     let (client, handle) = mock();
     let cluster = Cluster::new(client, RECORD_NAMESPACE);
-    let admin = vec![
-        reply("GET", record_uri(), 200, record_map(alice_record("local"))),
-        apply(
-            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
-            |_| {},
-        ),
-        apply(format!("{}{APPLY_QUERY}", record_uri()), |cm| {
-            let r: Value =
-                serde_json::from_str(cm["data"]["tenant.json"].as_str().unwrap()).unwrap();
-            assert_eq!(r["credentials"].as_array().unwrap().len(), 2);
-            assert_eq!(r["credentials"][1]["signer"], "local");
-            assert_eq!(r["bindings"][0]["name"], "tenantctl:alice:view");
-        }),
-    ];
+    let admin = steps(&kc_path);
     let cert_dir = pki.path().to_str().unwrap().to_owned();
     let out_path = kc_path.to_str().unwrap().to_owned();
     let mut argv = vec![

@@ -22,7 +22,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource,
-    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams},
+    api::{DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -202,7 +202,7 @@ impl Cluster {
     }
 
     /// Server-side apply of a cluster-scoped object (field manager `tenantctl`, forced).
-    pub async fn apply_cluster<K>(&self, obj: &K) -> Result<(), Error>
+    pub async fn apply_cluster<K>(&self, obj: &K) -> Result<K, Error>
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
     {
@@ -210,7 +210,7 @@ impl Cluster {
     }
 
     /// Server-side apply of a namespaced object.
-    pub async fn apply_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<(), Error>
+    pub async fn apply_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<K, Error>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + Serialize
@@ -253,16 +253,64 @@ impl Cluster {
         Ok(self.retry.run(&what, || api.list(&params)).await?.items)
     }
 
-    /// Deletes a cluster-scoped object; `false` when it was already gone.
-    pub async fn delete_cluster<K>(&self, name: &str) -> Result<bool, Error>
+    /// Creates a namespaced object (POST): a 409 means it exists already.
+    pub async fn create_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<K, Error>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Serialize
+            + DeserializeOwned
+            + Clone
+            + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let name = obj.meta().name.clone().unwrap_or_default();
+        let what = format!("create {}/{name} in {namespace}", K::kind(&()).to_lowercase());
+        self.retry.run(&what, || api.create(&POST, obj)).await
+    }
+
+    /// Replaces a namespaced object (PUT) if its `metadata.resourceVersion` is still the
+    /// server's: a 409 means another writer changed it since it was read.
+    pub async fn replace_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<K, Error>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Serialize
+            + DeserializeOwned
+            + Clone
+            + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let name = obj.meta().name.clone().unwrap_or_default();
+        let what = format!("update {}/{name} in {namespace}", K::kind(&()).to_lowercase());
+        self.retry.run(&what, || api.replace(&name, &POST, obj)).await
+    }
+
+    /// Deletes a cluster-scoped object — only the one with `precondition`'s uid (and resource
+    /// version), when given; `false` when it was already gone.
+    pub async fn delete_cluster<K>(
+        &self,
+        name: &str,
+        precondition: Option<Preconditions>,
+    ) -> Result<bool, Error>
     where
         K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
     {
-        delete(&self.retry, &Api::<K>::all(self.client.clone()), name).await
+        delete(
+            &self.retry,
+            &Api::<K>::all(self.client.clone()),
+            name,
+            precondition,
+        )
+        .await
     }
 
-    /// Deletes a namespaced object; `false` when it was already gone.
-    pub async fn delete_namespaced<K>(&self, namespace: &str, name: &str) -> Result<bool, Error>
+    /// Deletes a namespaced object — only the one with `precondition`'s uid (and resource
+    /// version), when given; `false` when it was already gone.
+    pub async fn delete_namespaced<K>(
+        &self,
+        namespace: &str,
+        name: &str,
+        precondition: Option<Preconditions>,
+    ) -> Result<bool, Error>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
             + DeserializeOwned
@@ -273,6 +321,7 @@ impl Cluster {
             &self.retry,
             &Api::<K>::namespaced(self.client.clone(), namespace),
             name,
+            precondition,
         )
         .await
     }
@@ -415,7 +464,7 @@ pub async fn can_i(
     Ok(r.status.is_some_and(|s| s.allowed))
 }
 
-async fn apply<K>(retry: &Retry, api: &Api<K>, obj: &K) -> Result<(), Error>
+async fn apply<K>(retry: &Retry, api: &Api<K>, obj: &K) -> Result<K, Error>
 where
     K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Debug,
 {
@@ -423,18 +472,24 @@ where
     let what = format!("apply {}/{name}", K::kind(&()).to_lowercase());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let patch = Patch::Apply(obj);
-    retry
-        .run(&what, || api.patch(&name, &params, &patch))
-        .await?;
-    Ok(())
+    retry.run(&what, || api.patch(&name, &params, &patch)).await
 }
 
-async fn delete<K>(retry: &Retry, api: &Api<K>, name: &str) -> Result<bool, Error>
+async fn delete<K>(
+    retry: &Retry,
+    api: &Api<K>,
+    name: &str,
+    preconditions: Option<Preconditions>,
+) -> Result<bool, Error>
 where
     K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
 {
     let what = format!("delete {}/{name}", K::kind(&()).to_lowercase());
-    match retry.run(&what, || api.delete(name, &DELETE)).await {
+    let params = DeleteParams {
+        preconditions,
+        ..DELETE
+    };
+    match retry.run(&what, || api.delete(name, &params)).await {
         Ok(_) => Ok(true),
         Err(Error::Api { status, .. }) if status.code == 404 => Ok(false),
         Err(e) => Err(e),

@@ -12,15 +12,18 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use k8s_openapi::api::{core::v1::ConfigMap, rbac::v1::PolicyRule};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::Client;
 use kubeconfig::{ClusterEntry, Kubeconfig};
 use pki_core::KeyAlgorithm;
 
 use super::{
-    AuthKind, Binding, BindingPlan, CredentialRecord, RoleKind, RoleRef, Tenant, TenantRecord,
+    AuthKind, Binding, BindingPlan, CredentialRecord, Phase, RoleKind, RoleRef, Tenant,
+    TenantRecord,
     credentials::{self, CsrOptions, LONG_TTL, Minted, Signer},
-    ledger, offline,
+    ledger::{self, Stored},
+    names::privileged,
+    offline,
     rollback::{Step, Undo},
     verify::verify,
 };
@@ -52,6 +55,8 @@ pub struct CreatePlan {
     pub import: Option<(PathBuf, PathBuf)>,
     /// How the result is printed (`-o`).
     pub format: Format,
+    /// `--allow-privileged`: cluster-wide bindings of privileged roles are allowed.
+    pub allow_privileged: bool,
 }
 
 impl CreatePlan {
@@ -70,6 +75,16 @@ impl CreatePlan {
             args.create_namespace,
             args.bind_group,
         )?;
+        if bindings.namespace.is_none() && !args.allow_privileged {
+            // Offline there are no rules to read: the built-in privileged roles by name.
+            if let Some((role, why)) = bindings
+                .roles
+                .iter()
+                .find_map(|r| privileged(r, None).map(|why| (r, why)))
+            {
+                return Err(privileged_refusal(role, &why));
+            }
+        }
         if args.auth == AuthKind::Token && args.signer == SignerKind::Csr {
             return Err(Error::Usage {
                 flag: "--signer",
@@ -89,6 +104,7 @@ impl CreatePlan {
             force: args.force,
             import: args.cert.clone().zip(args.key.clone()),
             format: args.output,
+            allow_privileged: args.allow_privileged,
         })
     }
 
@@ -114,6 +130,7 @@ impl CreatePlan {
             credentials,
             created: rfc3339(now),
             revoked: None,
+            phase: Phase::Active,
         }
     }
 
@@ -133,6 +150,13 @@ impl CreatePlan {
             ));
         }
         w
+    }
+}
+
+fn privileged_refusal(role: &RoleRef, why: &str) -> Error {
+    Error::Refused {
+        what: format!("a cluster-wide binding of {role} ({why})"),
+        why: "that makes the tenant a cluster administrator; bind it in a namespace with -n, or pass --allow-privileged",
     }
 }
 
@@ -183,6 +207,10 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
 
 /// The online flow, on any client (kube's mock service in tests). `tenant_client` turns the new
 /// kubeconfig into a client for the verification step.
+///
+/// The ledger rule holds throughout: the tenant is claimed (a Pending record, created with a
+/// POST, so a concurrent `create` gets a 409) before anything is minted, and each credential
+/// is in the record before its kubeconfig is written.
 pub async fn create_online<F, Fut>(
     cluster: &Cluster,
     entry: &ClusterEntry,
@@ -200,19 +228,13 @@ where
     // 0. Read-only checks: the output file, an existing tenant, the namespace, the roles.
     let checked = preflight(cluster, entry, plan, cert_dir, out).await?;
 
-    // 1. Mint (a certificate now; a token once its ServiceAccount exists).
-    let minted = match plan.tenant.auth() {
-        AuthKind::Cert => Some(mint(cluster, plan, signer, now, out).await?),
-        AuthKind::Token => None,
-    };
-
-    // 2.–5. Bind, record, verify, hand out; undone on failure.
+    // 1.–5. Claim, mint, record, bind, verify; undone on failure.
     let mut undo = Undo::default();
     let result = transaction(
         cluster,
         entry,
         plan,
-        minted.as_ref(),
+        signer,
         checked,
         now,
         &mut undo,
@@ -220,20 +242,40 @@ where
         tenant_client,
     )
     .await;
-    match result {
-        Ok(record) => print_created(plan, entry, &record, out),
-        Err(cause) => Err(undo.run(cluster, cause).await),
+    let (kubeconfig, stored) = match result {
+        Ok(done) => done,
+        Err(cause) => return Err(undo.run(cluster, cause).await),
+    };
+
+    // 6. Hand out the kubeconfig: its credential is in the record already.
+    let yaml = kubeconfig.to_yaml()?;
+    if let Err(e) = fs::write_secret(&plan.kubeconfig_out, yaml.as_bytes(), plan.force) {
+        return Err(undo.run(cluster, e).await);
     }
+
+    // 7. Active. From here nothing is undone: the credential is out, and recorded.
+    let tenant = &plan.tenant;
+    let stored = ledger::update(cluster, tenant, stored, |r| {
+        r.phase = Phase::Active;
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Record {
+        user: tenant.user().to_owned(),
+        message: format!(
+            "{} was written and its credential is recorded, but the record could not be marked Active ({e}); it stays Pending: run the same `tenantctl create` again (with --force) to finish",
+            plan.kubeconfig_out.display()
+        ),
+    })?;
+    print_created(plan, entry, &stored.record, out)
 }
 
 /// What the read-only checks found.
 struct Checked {
     /// The namespace must be created by this run.
     create_namespace: bool,
-    /// The ConfigMap of a revoked tenant of the same name, restored on rollback.
-    previous: Option<ConfigMap>,
-    /// The credentials that tenant had (kept in the new record).
-    history: Vec<CredentialRecord>,
+    /// The record there is: Pending (resumed) or Revoked (replaced, keeping its history).
+    existing: Option<Stored>,
     /// Each role with its rules, for verification.
     rules: Vec<(RoleRef, Vec<PolicyRule>)>,
 }
@@ -254,12 +296,12 @@ async fn preflight(
     if let Some(w) = store::san_warning(cert_dir, &entry.server) {
         out.warning(w);
     }
-    let previous = ledger::record_map(cluster, tenant).await?;
-    let history = match &previous {
-        Some(cm) => {
-            let record = TenantRecord::from_config_map(cm)?;
-            if record.revoked.is_none() {
-                return Err(Error::Record {
+    let existing = ledger::load(cluster, tenant).await?;
+    if let Some(stored) = &existing {
+        let record = &stored.record;
+        match record.phase {
+            Phase::Active => {
+                return Err(Error::Claimed {
                     user: tenant.user().to_owned(),
                     message: format!(
                         "already exists (created {}); use `tenantctl renew {}` for new credentials, or revoke it first",
@@ -268,10 +310,28 @@ async fn preflight(
                     ),
                 });
             }
-            record.credentials
+            Phase::Pending => {
+                let asked = plan.record(false, None, Vec::new(), SystemTime::now());
+                let differences = record.spec_differences(&asked);
+                if !differences.is_empty() {
+                    return Err(Error::Claimed {
+                        user: tenant.user().to_owned(),
+                        message: format!(
+                            "is Pending (a create that did not finish, or is running now) with another spec: {}; run that create again to finish it, or `tenantctl revoke {}`",
+                            differences.join("; "),
+                            tenant.user()
+                        ),
+                    });
+                }
+                out.note(format_args!(
+                    "tenant {} is Pending since {}: resuming that create with a new credential",
+                    tenant.user(),
+                    record.created
+                ));
+            }
+            Phase::Revoked => {}
         }
-        None => Vec::new(),
-    };
+    }
     let ns = plan.bindings.namespace.as_deref();
     let mut create_namespace = false;
     if let Some(ns) = ns {
@@ -297,12 +357,16 @@ async fn preflight(
             });
         }
         let found = cluster.role_rules(role.kind, &role.name, ns).await?;
+        if ns.is_none() && !plan.allow_privileged {
+            if let Some(why) = privileged(role, Some(&found)) {
+                return Err(privileged_refusal(role, &why));
+            }
+        }
         rules.push((role.clone(), found));
     }
     Ok(Checked {
         create_namespace,
-        previous,
-        history,
+        existing,
         rules,
     })
 }
@@ -322,8 +386,17 @@ async fn mint(
             credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?
         }
         (None, Signer::CsrApi(options)) => {
-            credentials::mint_csr(cluster, tenant, plan.key_algorithm, plan.ttl, *options, now)
-                .await?
+            let mut m = credentials::mint_csr(
+                cluster,
+                tenant,
+                plan.key_algorithm,
+                plan.ttl,
+                *options,
+                now,
+            )
+            .await?;
+            m.record.approve = options.approve;
+            m
         }
     };
     for w in &minted.warnings {
@@ -350,13 +423,13 @@ async fn transaction<F, Fut>(
     cluster: &Cluster,
     entry: &ClusterEntry,
     plan: &CreatePlan,
-    minted: Option<&Minted>,
+    signer: &Signer<'_>,
     checked: Checked,
     now: SystemTime,
     undo: &mut Undo,
     out: &mut Output<'_>,
     tenant_client: F,
-) -> Result<TenantRecord, Error>
+) -> Result<(Kubeconfig, Stored), Error>
 where
     F: FnOnce(Kubeconfig) -> Fut,
     Fut: Future<Output = Result<Client, Error>>,
@@ -364,37 +437,80 @@ where
     let tenant = &plan.tenant;
     let objects = plan.bindings.objects(tenant);
     let ns = plan.bindings.namespace.as_deref().unwrap_or_default();
+    let namespace = plan.bindings.namespace.as_deref();
+    let service_account = objects
+        .service_account
+        .as_ref()
+        .and_then(|sa| sa.metadata.name.clone());
 
-    // 2. Bind: the namespace, the ServiceAccount of a token tenant, the role bindings.
+    // 1. Claim: a Pending record, before anything is minted.
+    ledger::ensure_namespace(cluster).await?;
+    let mut stored = match checked.existing {
+        Some(existing) if existing.record.phase == Phase::Pending => existing,
+        Some(revoked) => {
+            let history = revoked.record.credentials.clone();
+            let mut record =
+                plan.record(checked.create_namespace, service_account, history, now);
+            record.phase = Phase::Pending;
+            let stored = ledger::replace(cluster, tenant, &revoked, &record).await?;
+            undo.push(Step::Record(tenant.clone(), Some(revoked.record)));
+            stored
+        }
+        None => {
+            let mut record =
+                plan.record(checked.create_namespace, service_account, Vec::new(), now);
+            record.phase = Phase::Pending;
+            let stored = ledger::claim(cluster, tenant, &record).await?;
+            undo.push(Step::Record(tenant.clone(), None));
+            stored
+        }
+    };
+    undo.record_at(&stored);
+    progress!(
+        out,
+        "tenant {} claimed: configmap/{} in {} (Pending)",
+        tenant.user(),
+        tenant.record_name(),
+        cluster.record_namespace()
+    );
+
+    // 2. Mint a certificate and record it before anything can hand it out.
+    let minted = match tenant.auth() {
+        AuthKind::Cert => {
+            let m = mint(cluster, plan, signer, now, out).await?;
+            stored = record_credential(cluster, tenant, stored, &m.record, undo).await?;
+            Some(m)
+        }
+        AuthKind::Token => None,
+    };
+
+    // 3. Bind: the namespace, the ServiceAccount of a token tenant, the role bindings.
     if let (true, Some(obj)) = (checked.create_namespace, &objects.namespace) {
-        cluster.apply_cluster(obj).await?;
-        undo.push(Step::Namespace(ns.to_owned()));
+        let made = cluster.apply_cluster(obj).await?;
+        undo.push(Step::Namespace(ns.to_owned(), made.metadata.uid));
         progress!(out, "namespace/{ns} created");
     }
     if let Some(sa) = &objects.service_account {
-        cluster.apply_namespaced(ns, sa).await?;
+        let made = cluster.apply_namespaced(ns, sa).await?;
         undo.push(Step::ServiceAccount(
             ns.to_owned(),
             tenant.user().to_owned(),
+            made.metadata.uid,
         ));
         progress!(out, "serviceaccount/{} applied in {ns}", tenant.user());
     }
     for b in &objects.bindings {
-        match b {
-            Binding::Cluster(crb) => cluster.apply_cluster(crb).await?,
-            Binding::Namespaced(rb) => cluster.apply_namespaced(ns, rb).await?,
-        }
-        undo.push(Step::Binding(b.clone()));
+        let uid = match b {
+            Binding::Cluster(crb) => cluster.apply_cluster(crb).await?.metadata.uid,
+            Binding::Namespaced(rb) => cluster.apply_namespaced(ns, rb).await?.metadata.uid,
+        };
+        undo.push(Step::Binding(b.clone(), uid));
         progress!(out, "{} applied", b.describe());
     }
 
-    // The kubeconfig around the certificate, or a token for the ServiceAccount.
-    let namespace = plan.bindings.namespace.as_deref();
-    let (kubeconfig, credential) = match minted {
-        Some(m) => (
-            credentials::cert_kubeconfig(entry, tenant, m, namespace)?,
-            m.record.clone(),
-        ),
+    // The kubeconfig around the certificate, or a token for the ServiceAccount (recorded first).
+    let kubeconfig = match minted {
+        Some(m) => credentials::cert_kubeconfig(entry, tenant, &m, namespace)?,
         None => {
             let (token, expires) = cluster.request_token(ns, tenant.user(), plan.ttl).await?;
             if expires + Duration::from_secs(60) < now + plan.ttl {
@@ -409,39 +525,43 @@ where
                 tenant.user(),
                 rfc3339(expires)
             );
-            (
-                Kubeconfig::with_token(entry, tenant.user(), token, namespace)?,
-                CredentialRecord::token(now, expires),
-            )
+            let credential = CredentialRecord::token(now, expires);
+            stored = record_credential(cluster, tenant, stored, &credential, undo).await?;
+            Kubeconfig::with_token(entry, tenant.user(), token, namespace)?
         }
     };
-
-    // 3. Record: the tenant and every credential it was given.
-    let mut credentials = checked.history;
-    credentials.push(credential);
-    let service_account = objects
-        .service_account
-        .as_ref()
-        .and_then(|sa| sa.metadata.name.clone());
-    let record = plan.record(checked.create_namespace, service_account, credentials, now);
-    ledger::save(cluster, tenant, &record).await?;
-    undo.push(Step::Record(tenant.clone(), checked.previous));
-    progress!(
-        out,
-        "tenant record saved: configmap/{} in {}",
-        tenant.record_name(),
-        cluster.record_namespace()
-    );
 
     // 4. Verify as the tenant.
     let client = tenant_client(kubeconfig.clone()).await?;
     let summary = verify(&client, cluster.retry(), tenant, namespace, &checked.rules).await?;
     progress!(out, "verified: {summary}");
+    Ok((kubeconfig, stored))
+}
 
-    // 5. Hand out the kubeconfig.
-    let yaml = kubeconfig.to_yaml()?;
-    fs::write_secret(&plan.kubeconfig_out, yaml.as_bytes(), plan.force)?;
-    Ok(record)
+/// Adds `credential` to the record (re-read and re-applied on a conflict).
+async fn record_credential(
+    cluster: &Cluster,
+    tenant: &Tenant,
+    stored: Stored,
+    credential: &CredentialRecord,
+    undo: &mut Undo,
+) -> Result<Stored, Error> {
+    let stored = ledger::update(cluster, tenant, stored, |r| {
+        if r.phase != Phase::Pending {
+            return Err(Error::Claimed {
+                user: r.user.clone(),
+                message: format!(
+                    "became {} while this create ran (another run finished or revoked it); nothing was handed out",
+                    r.status()
+                ),
+            });
+        }
+        r.credentials.push(credential.clone());
+        Ok(())
+    })
+    .await?;
+    undo.record_at(&stored);
+    Ok(stored)
 }
 
 /// The result: the record (`-o json|yaml`), or where the kubeconfig is and how to use it.

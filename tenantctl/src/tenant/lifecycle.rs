@@ -9,7 +9,7 @@ use pki_core::KeyAlgorithm;
 use serde::Serialize;
 
 use super::{
-    AuthKind, Binding, BindingRef, CredentialRecord, Tenant, TenantRecord,
+    AuthKind, Binding, BindingRef, CredentialRecord, Phase, Tenant, TenantRecord,
     credentials::{self, CsrOptions},
     ledger,
     rollback::delete_binding,
@@ -106,7 +106,7 @@ pub fn show(args: &ShowArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
         let cluster = connect_cluster(&args.cluster).await?.0;
         let record = ledger::find(&cluster, &args.user).await?;
-        print_record(&record, args.output, SystemTime::now(), out)
+        print_record(&record.1.record, args.output, SystemTime::now(), out)
     })
 }
 
@@ -209,20 +209,14 @@ pub async fn renew_online(
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let now = SystemTime::now();
-    let mut record = ledger::find(cluster, &args.user).await?;
-    if let Some(t) = &record.revoked {
-        return Err(Error::Record {
-            user: record.user.clone(),
-            message: format!("was revoked {t}; create it again instead"),
-        });
-    }
-    let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
+    let (tenant, stored) = ledger::find(cluster, &args.user).await?;
+    let record = &stored.record;
+    refuse_unless_active(record)?;
     let ns = record.namespace.clone();
     let kubeconfig_out = args
         .kubeconfig_out
         .clone()
         .unwrap_or_else(|| tenant.file_name("kubeconfig"));
-    let previous = record.clone();
     let current = record.current_credential().cloned();
     let (kubeconfig, credential): (Kubeconfig, CredentialRecord) = match record.auth {
         AuthKind::Cert => {
@@ -242,19 +236,25 @@ pub async fn renew_online(
                 });
             let minted = match signer {
                 SignerKind::Local => {
-                    let ca = store::load_ca(&args.cert_dir, "ca", now)?;
+                    let ca = store::load_ca(&args.cert_dir, "ca", now)
+                        .map_err(|e| local_ca_missing(e, &tenant, current.as_ref()))?;
                     credentials::mint_local(&ca, &tenant, algorithm, args.ttl, now)?
                 }
                 SignerKind::Csr => {
-                    credentials::mint_csr(
+                    // `create --approve` approved the first request; renewal does the same.
+                    let mut flags = args.csr_api;
+                    flags.approve |= current.as_ref().is_some_and(|c| c.approve);
+                    let mut minted = credentials::mint_csr(
                         cluster,
                         &tenant,
                         algorithm,
                         args.ttl,
-                        CsrOptions::from_flags(args.csr_api),
+                        CsrOptions::from_flags(flags),
                         now,
                     )
-                    .await?
+                    .await?;
+                    minted.record.approve = flags.approve;
+                    minted
                 }
             };
             for w in &minted.warnings {
@@ -290,12 +290,23 @@ pub async fn renew_online(
             )
         }
     };
-    record.credentials.push(credential);
-    ledger::save(cluster, &tenant, &record).await?;
+    // Recorded before it is handed out; a concurrent renew's credential is kept (re-read and
+    // re-applied on a conflict).
+    let stored = ledger::update(cluster, &tenant, stored, |r| {
+        refuse_unless_active(r)?;
+        r.credentials.push(credential.clone());
+        Ok(())
+    })
+    .await?;
+    let record = &stored.record;
     let yaml = kubeconfig.to_yaml()?;
     if let Err(e) = fs::write_secret(&kubeconfig_out, yaml.as_bytes(), true) {
-        // The record must not list a credential nobody received.
-        let _ = ledger::save(cluster, &tenant, &previous).await;
+        // Best effort: the record need not list a credential nobody received.
+        let _ = ledger::update(cluster, &tenant, stored.clone(), |r| {
+            r.credentials.retain(|c| c != &credential);
+            Ok(())
+        })
+        .await;
         return Err(e);
     }
     if let Some(c) = current.filter(|c| c.kind == AuthKind::Cert) {
@@ -318,10 +329,50 @@ pub async fn renew_online(
     if args.output != Format::Table {
         progress!(out, "{wrote}");
     }
-    out.document(args.output, &record, |out, _| {
+    out.document(args.output, record, |out, _| {
         say!(out, "{wrote}");
         Ok(())
     })
+}
+
+/// Renewal needs an Active tenant.
+fn refuse_unless_active(record: &TenantRecord) -> Result<(), Error> {
+    let user = record.user.clone();
+    match record.phase {
+        Phase::Active => Ok(()),
+        Phase::Pending => Err(Error::Claimed {
+            user,
+            message: "is Pending (its create did not finish): run that create again to finish it"
+                .into(),
+        }),
+        Phase::Revoked => Err(Error::Record {
+            user,
+            message: format!(
+                "was revoked {}; create it again instead",
+                record.revoked.as_deref().unwrap_or("")
+            ),
+        }),
+    }
+}
+
+/// The local CA is not where `--cert-dir` points: say that the record names the local CA.
+fn local_ca_missing(e: Error, tenant: &Tenant, current: Option<&CredentialRecord>) -> Error {
+    match e {
+        Error::Read { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            Error::Usage {
+                flag: "--cert-dir",
+                message: format!(
+                    "{}'s certificate was signed by the local cluster CA (issuer {}), but {} is not there: pass --cert-dir DIR holding that CA's ca.crt and ca.key, or --signer csr",
+                    tenant.user(),
+                    current
+                        .and_then(|c| c.issuer.as_deref())
+                        .unwrap_or("unknown"),
+                    path.display()
+                ),
+            }
+        }
+        e => e,
+    }
 }
 
 /// What `revoke -o json|yaml` prints.
@@ -353,26 +404,35 @@ pub async fn revoke_online(
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let now = SystemTime::now();
-    let mut record = ledger::find(cluster, user).await?;
-    let tenant = Tenant::new(&record.user, &record.groups, record.auth, true)?;
+    let (tenant, stored) = ledger::find(cluster, user).await?;
+    let record = &stored.record;
     for b in &record.bindings {
         let binding = binding_stub(b);
-        delete_binding(cluster, &binding).await?;
+        delete_binding(cluster, &binding, None).await?;
         progress!(out, "{} deleted", binding.describe());
     }
     if let (Some(sa), Some(ns)) = (&record.service_account, &record.namespace) {
-        cluster.delete_namespaced::<ServiceAccount>(ns, sa).await?;
+        cluster
+            .delete_namespaced::<ServiceAccount>(ns, sa, None)
+            .await?;
         progress!(
             out,
             "serviceaccount/{sa} in {ns} deleted: its bound tokens stop working now"
         );
     }
     let stamp = rfc3339(now);
-    record.revoked.get_or_insert(stamp.clone());
-    for c in &mut record.credentials {
-        c.revoked.get_or_insert(stamp.clone());
-    }
-    ledger::save(cluster, &tenant, &record).await?;
+    // Re-applied to a fresh read on a conflict: a credential a concurrent renew added is marked
+    // (and listed below) too.
+    let stored = ledger::update(cluster, &tenant, stored, |r| {
+        r.phase = Phase::Revoked;
+        r.revoked.get_or_insert(stamp.clone());
+        for c in &mut r.credentials {
+            c.revoked.get_or_insert(stamp.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    let record = &stored.record;
     if record.created_namespace {
         out.note(format_args!(
             "namespace {} (created for this tenant) is kept; delete it yourself if its contents can go",
@@ -532,9 +592,15 @@ mod tests {
                 not_before: "2026-11-01T00:00:00Z".into(),
                 not_after: not_after.into(),
                 revoked: None,
+                approve: false,
             }],
             created: "2026-11-01T00:00:00Z".into(),
             revoked: revoked.then(|| "2026-11-20T00:00:00Z".into()),
+            phase: if revoked {
+                Phase::Revoked
+            } else {
+                Phase::Active
+            },
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::{fmt, path::PathBuf};
 
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use sha2::{Digest as _, Sha256};
 
 use crate::{cli::AuthKind, cluster::RoleKind, error::Error};
@@ -191,6 +192,52 @@ impl Tenant {
             RoleKind::Role => format!("tenantctl:{user}:role:{}", role.name),
         }
     }
+}
+
+/// Why binding `role` cluster-wide would make a tenant an administrator, if it would: a rule
+/// granting `*` verbs or resources, `escalate`, `bind` or `impersonate`, writes to RBAC objects,
+/// `nodes/proxy`, or reading secrets (cluster-wide). Without the rules (offline), the built-in
+/// `cluster-admin`, `admin` and `edit` by name.
+pub(crate) fn privileged(role: &RoleRef, rules: Option<&[PolicyRule]>) -> Option<String> {
+    if role.kind != RoleKind::ClusterRole {
+        return None;
+    }
+    let Some(rules) = rules else {
+        return ["cluster-admin", "admin", "edit"]
+            .contains(&role.name.as_str())
+            .then(|| format!("the built-in ClusterRole {} grants it", role.name));
+    };
+    const WRITES: [&str; 6] = ["*", "create", "update", "patch", "delete", "deletecollection"];
+    const RBAC: [&str; 4] = ["roles", "rolebindings", "clusterroles", "clusterrolebindings"];
+    for r in rules {
+        let verbs = &r.verbs;
+        let resources = r.resources.as_deref().unwrap_or_default();
+        let has = |v: &str| verbs.iter().any(|x| x == v);
+        let on = |res: &str| resources.iter().any(|x| x == res || x == "*");
+        let shown = || {
+            format!(
+                "rule verbs [{}] on resources [{}]",
+                verbs.join(","),
+                resources.join(",")
+            )
+        };
+        if has("*") || resources.iter().any(|x| x == "*") {
+            return Some(format!("{} grants everything", shown()));
+        }
+        if let Some(v) = ["escalate", "bind", "impersonate"].iter().find(|v| has(v)) {
+            return Some(format!("{} grants {v}", shown()));
+        }
+        if RBAC.iter().any(|res| on(res)) && WRITES.iter().any(|v| has(v)) {
+            return Some(format!("{} writes RBAC objects", shown()));
+        }
+        if on("nodes/proxy") {
+            return Some(format!("{} reaches every kubelet (nodes/proxy)", shown()));
+        }
+        if on("secrets") && ["get", "list", "watch"].iter().any(|v| has(v)) {
+            return Some(format!("{} reads every secret", shown()));
+        }
+    }
+    None
 }
 
 /// Checks a namespace name (a DNS-1123 label).

@@ -21,12 +21,29 @@ pub(crate) const COMPONENT: (&str, &str) = ("app.kubernetes.io/component", "tena
 /// The ConfigMap key holding the record.
 pub(crate) const RECORD_KEY: &str = "tenant.json";
 
+/// Where a tenant is in its life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Claimed by a `create` that has not finished (or died): its credentials may be in use.
+    /// The same `create` again resumes it.
+    Pending,
+    /// Created: bound, verified, handed out.
+    #[default]
+    Active,
+    /// Revoked: bindings gone, credentials marked.
+    Revoked,
+}
+
 /// Everything recorded about one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantRecord {
     /// The user name (certificate CN, or ServiceAccount name).
     pub user: String,
+    /// Pending, Active or Revoked (records written before phases existed read as Active, or
+    /// Revoked when they carry `revoked`).
+    #[serde(default)]
+    pub phase: Phase,
     /// How the tenant authenticates.
     pub auth: AuthKind,
     /// Groups in the tenant's certificates (O).
@@ -101,6 +118,10 @@ pub struct CredentialRecord {
     /// `notAfter`: Kubernetes has no revocation for client certificates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The CSR API request was approved by tenantctl itself (`--approve`); `renew` does the
+    /// same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve: bool,
 }
 
 impl CredentialRecord {
@@ -116,6 +137,7 @@ impl CredentialRecord {
             not_before: rfc3339(cert.not_before()),
             not_after: rfc3339(cert.not_after()),
             revoked: None,
+            approve: false,
         }
     }
 
@@ -131,6 +153,7 @@ impl CredentialRecord {
             not_before: rfc3339(issued),
             not_after: rfc3339(expires),
             revoked: None,
+            approve: false,
         }
     }
 
@@ -146,13 +169,39 @@ impl TenantRecord {
         self.credentials.iter().rev().find(|c| c.revoked.is_none())
     }
 
-    /// `active` or `revoked`.
+    /// `pending`, `active` or `revoked`.
     pub fn status(&self) -> &'static str {
-        if self.revoked.is_some() {
-            "revoked"
-        } else {
-            "active"
+        match self.phase {
+            Phase::Pending => "pending",
+            Phase::Active => "active",
+            Phase::Revoked => "revoked",
         }
+    }
+
+    /// How `other` (what a `create` asks for) differs from what this record was created with:
+    /// one line per field, empty when the same.
+    pub fn spec_differences(&self, other: &Self) -> Vec<String> {
+        let mut d = Vec::new();
+        let mut roles = (self.roles.clone(), other.roles.clone());
+        roles.0.sort();
+        roles.1.sort();
+        if self.auth != other.auth {
+            d.push(format!("auth {} (asked: {})", self.auth, other.auth));
+        }
+        if self.groups != other.groups {
+            d.push(format!("groups {:?} (asked: {:?})", self.groups, other.groups));
+        }
+        if roles.0 != roles.1 {
+            let show = |r: &[RoleRef]| r.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+            d.push(format!("roles {} (asked: {})", show(&roles.0), show(&roles.1)));
+        }
+        if self.namespace != other.namespace {
+            d.push(format!("namespace {:?} (asked: {:?})", self.namespace, other.namespace));
+        }
+        if self.bind_group != other.bind_group {
+            d.push(format!("--bind-group {} (asked: {})", self.bind_group, other.bind_group));
+        }
+        d
     }
 
     /// The record as a ConfigMap in `namespace`.
@@ -190,10 +239,14 @@ impl TenantRecord {
                 user: name.clone(),
                 message: format!("ConfigMap {name} has no {RECORD_KEY} key"),
             })?;
-        serde_json::from_str(json).map_err(|e| Error::Record {
+        let mut record: Self = serde_json::from_str(json).map_err(|e| Error::Record {
             user: name,
             message: e.to_string(),
-        })
+        })?;
+        if record.revoked.is_some() {
+            record.phase = Phase::Revoked;
+        }
+        Ok(record)
     }
 }
 
@@ -244,6 +297,7 @@ mod tests {
             )],
             created: rfc3339(SystemTime::UNIX_EPOCH),
             revoked: None,
+            phase: Phase::Pending,
         };
         let cm = record.to_config_map(&tenant, RECORD_NAMESPACE).unwrap();
         assert_eq!(cm.metadata.namespace.as_deref(), Some(RECORD_NAMESPACE));

@@ -1,32 +1,49 @@
-//! Undoing what a failed `create` changed, newest first; anything that cannot be undone is
-//! named in the error so it can be removed by hand.
+//! Undoing what a failed `create` changed, newest first, each delete only of the object this
+//! run made (a uid precondition; for the record, uid and resourceVersion), so a rollback never
+//! removes what another run created. Anything that cannot be undone is named in the error so it
+//! can be removed by hand.
 
 use k8s_openapi::api::{
-    core::v1::{ConfigMap, Namespace, ServiceAccount},
+    core::v1::{Namespace, ServiceAccount},
     rbac::v1::{ClusterRoleBinding, RoleBinding},
 };
 
-use super::{Binding, Tenant, TenantRecord, ledger};
-use crate::{cluster::Cluster, error::Error};
+use super::{
+    Binding, Tenant, TenantRecord,
+    ledger::{self, Stored},
+};
+use crate::{
+    cluster::{Cluster, Preconditions},
+    error::Error,
+};
 
 /// What `create` changed, to undo on failure, newest last.
 #[derive(Default)]
 pub(super) struct Undo {
     steps: Vec<Step>,
+    /// The record as this run last wrote it.
+    record: Option<Stored>,
 }
 
-/// One change to undo.
+/// One change to undo; the uid is the object's as the API server returned it.
 pub(super) enum Step {
-    Namespace(String),
-    ServiceAccount(String, String),
-    Binding(Binding),
-    Record(Tenant, Option<ConfigMap>),
+    Namespace(String, Option<String>),
+    ServiceAccount(String, String, Option<String>),
+    Binding(Binding, Option<String>),
+    /// The record was claimed: deleted on rollback, or put back as it was (a revoked tenant's,
+    /// a Pending one this run resumed).
+    Record(Tenant, Option<TenantRecord>),
 }
 
 impl Undo {
     /// Remembers a change.
     pub(super) fn push(&mut self, step: Step) {
         self.steps.push(step);
+    }
+
+    /// Remembers the version of the record this run wrote last.
+    pub(super) fn record_at(&mut self, stored: &Stored) {
+        self.record = Some(stored.clone());
     }
 
     /// Undoes every change, newest first, and wraps `cause` with what was and was not undone.
@@ -38,26 +55,29 @@ impl Undo {
         let mut failed = Vec::new();
         for step in self.steps.into_iter().rev() {
             let (what, result) = match &step {
-                Step::Namespace(ns) => (
+                Step::Namespace(ns, uid) => (
                     format!("namespace/{ns}"),
-                    cluster.delete_cluster::<Namespace>(ns).await.map(drop),
-                ),
-                Step::ServiceAccount(ns, name) => (
-                    format!("serviceaccount/{name} in {ns}"),
                     cluster
-                        .delete_namespaced::<ServiceAccount>(ns, name)
+                        .delete_cluster::<Namespace>(ns, only(uid))
                         .await
                         .map(drop),
                 ),
-                Step::Binding(b) => (b.describe(), delete_binding(cluster, b).await),
+                Step::ServiceAccount(ns, name, uid) => (
+                    format!("serviceaccount/{name} in {ns}"),
+                    cluster
+                        .delete_namespaced::<ServiceAccount>(ns, name, only(uid))
+                        .await
+                        .map(drop),
+                ),
+                Step::Binding(b, uid) => (b.describe(), delete_binding(cluster, b, only(uid)).await),
                 Step::Record(tenant, previous) => {
                     let what = format!("configmap/{}", tenant.record_name());
-                    let result = match previous {
-                        Some(cm) => match TenantRecord::from_config_map(cm) {
-                            Ok(record) => ledger::save(cluster, tenant, &record).await,
-                            Err(e) => Err(e),
-                        },
-                        None => ledger::delete(cluster, tenant).await,
+                    let result = match (&self.record, previous) {
+                        (None, _) => Ok(()),
+                        (Some(at), None) => ledger::delete(cluster, tenant, at).await,
+                        (Some(at), Some(previous)) => {
+                            ledger::replace(cluster, tenant, at, previous).await.map(drop)
+                        }
                     };
                     (what, result)
                 }
@@ -75,17 +95,34 @@ impl Undo {
     }
 }
 
-/// Deletes a binding; one that is already gone is fine.
-pub(super) async fn delete_binding(cluster: &Cluster, b: &Binding) -> Result<(), Error> {
+/// A uid precondition, when the uid is known.
+fn only(uid: &Option<String>) -> Option<Preconditions> {
+    uid.as_ref().map(|uid| Preconditions {
+        uid: Some(uid.clone()),
+        resource_version: None,
+    })
+}
+
+/// Deletes a binding (only the one with `precondition`'s uid, when given); one that is already
+/// gone is fine.
+pub(super) async fn delete_binding(
+    cluster: &Cluster,
+    b: &Binding,
+    precondition: Option<Preconditions>,
+) -> Result<(), Error> {
     match b {
         Binding::Cluster(crb) => cluster
-            .delete_cluster::<ClusterRoleBinding>(crb.metadata.name.as_deref().unwrap_or_default())
+            .delete_cluster::<ClusterRoleBinding>(
+                crb.metadata.name.as_deref().unwrap_or_default(),
+                precondition,
+            )
             .await
             .map(drop),
         Binding::Namespaced(rb) => cluster
             .delete_namespaced::<RoleBinding>(
                 rb.metadata.namespace.as_deref().unwrap_or_default(),
                 rb.metadata.name.as_deref().unwrap_or_default(),
+                precondition,
             )
             .await
             .map(drop),
