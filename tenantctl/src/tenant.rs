@@ -26,5 +26,7 @@ pub use lifecycle::{
 };
 pub use names::{RoleRef, Tenant};
 pub use objects::{Binding, BindingPlan, TenantObjects, manifest, yaml};
-pub use record::{BindingRef, CredentialRecord, Phase, TenantRecord, record_selector, tenant_selector};
+pub use record::{
+    BindingRef, CredentialRecord, Phase, TenantRecord, record_selector, tenant_selector,
+};
 pub use verify::verify;

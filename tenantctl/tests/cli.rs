@@ -422,6 +422,36 @@ fn guardrails_and_bad_names_exit_2_and_write_nothing() {
 }
 
 #[test]
+fn cluster_admin_cluster_wide_needs_allow_privileged() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        init(dir.path(), &["--encryption-algorithm", "ECDSA-P256"])
+            .status
+            .success()
+    );
+    for role in ["cluster-admin", "admin", "edit"] {
+        let out = create(dir.path(), &["eve", "--role", role]);
+        assert_eq!(out.status.code(), Some(2), "{role}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!(
+                "refusing a cluster-wide binding of ClusterRole/{role} (the built-in ClusterRole {role} grants it)"
+            )),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join("eve.kubeconfig").exists());
+    }
+    // Namespaced admin/edit is the normal tenant case.
+    let ns = create(dir.path(), &["eve", "--role", "edit", "-n", "team-a"]);
+    assert!(ns.status.success(), "{}", stderr(&ns));
+    let forced = create(
+        dir.path(),
+        &["root", "--role", "cluster-admin", "--allow-privileged"],
+    );
+    assert!(forced.status.success(), "{}", stderr(&forced));
+}
+
+#[test]
 fn offline_create_without_a_usable_ca_fails_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir(dir.path().join("pki")).unwrap();

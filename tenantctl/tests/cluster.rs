@@ -374,9 +374,18 @@ async fn create_cluster_wide_with_the_local_ca() {
     admin.extend(claim_steps(|r| {
         assert_eq!(r["user"], "alice");
         assert_eq!(r["groups"], json!(["dev"]));
-        assert_eq!(r["credentials"], json!([]), "nothing minted before the claim");
+        assert_eq!(
+            r["credentials"],
+            json!([]),
+            "nothing minted before the claim"
+        );
     }));
-    admin.push(put_record(1, |r| {
+    let (before, after) = (kc_path.clone(), kc_path.clone());
+    admin.push(put_record(1, move |r| {
+        assert!(
+            !before.exists(),
+            "recorded before the kubeconfig is written"
+        );
         let cred = &r["credentials"][0];
         assert_eq!(cred["signer"], "local");
         assert_eq!(cred["serial"].as_str().unwrap().len() % 2, 0);
@@ -402,7 +411,10 @@ async fn create_cluster_wide_with_the_local_ca() {
             );
         },
     ));
-    admin.push(activate(2));
+    admin.push(put_record(2, move |r| {
+        assert!(after.exists(), "Active once the kubeconfig is out");
+        assert_eq!(r["phase"], "Active");
+    }));
     let tenant = verify_steps("alice", &["dev"], true, |attrs| {
         assert_eq!(
             attrs,
@@ -596,7 +608,10 @@ async fn create_with_the_csr_api_in_a_new_namespace() {
             record["credentials"][0]["signer"],
             "kubernetes.io/kube-apiserver-client"
         );
-        assert_eq!(record["credentials"][0]["approve"], true, "renew approves too");
+        assert_eq!(
+            record["credentials"][0]["approve"], true,
+            "renew approves too"
+        );
         let ns = s
             .expect(
                 "PATCH",
@@ -977,8 +992,9 @@ async fn a_concurrent_create_of_the_same_tenant_gets_409_and_hands_out_nothing()
     let err = r.unwrap_err();
     assert_eq!(err.exit_code(), 3);
     assert!(
-        err.to_string()
-            .contains("another tenantctl run created this tenant's record first; nothing was handed out"),
+        err.to_string().contains(
+            "another tenantctl run created this tenant's record first; nothing was handed out"
+        ),
         "{err}"
     );
     assert!(!matches!(err, Error::RolledBack { .. }), "nothing to undo");
@@ -1000,7 +1016,12 @@ async fn a_conflicting_update_is_re_read_and_re_applied() {
         };
         vec![
             reply("GET", record_uri(), 200, record_map(alice_record("local"))),
-            reply("PUT", format!("{}?", record_uri()), 409, status(409, "Conflict")),
+            reply(
+                "PUT",
+                format!("{}?", record_uri()),
+                409,
+                status(409, "Conflict"),
+            ),
             reply("GET", record_uri(), 200, {
                 let mut cm = record_map(theirs);
                 cm["metadata"]["resourceVersion"] = json!("8");
@@ -1546,4 +1567,191 @@ async fn renew_json_is_the_updated_record() {
     let v: Value = serde_saphyr::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(v["user"], "alice");
     assert_eq!(v["credentials"].as_array().unwrap().len(), 2);
+}
+
+/// A record that cannot be written means no kubeconfig: the claim is undone.
+#[tokio::test(start_paused = true)]
+async fn a_failure_to_record_the_credential_hands_out_nothing() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "view"], &kc_path);
+    let mut admin = vec![
+        reply("GET", record_uri(), 404, not_found()),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+    ];
+    admin.extend(claim_steps(|_| {}));
+    admin.extend([
+        reply(
+            "PUT",
+            format!("{}?", record_uri()),
+            403,
+            status(403, "Forbidden"),
+        ),
+        reply("DELETE", format!("{}?", record_uri()), 200, deleted()),
+    ]);
+    let (r, out) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("403 Forbidden"), "{text}");
+    assert!(
+        text.ends_with("rolled back: configmap/tenant-alice"),
+        "{text}"
+    );
+    assert!(!kc_path.exists(), "{out}");
+}
+
+fn pending_alice(roles: Value) -> Value {
+    json!({"user": "alice", "phase": "Pending", "auth": "cert", "groups": [], "roles": roles,
+        "bindings": [{"kind": "ClusterRoleBinding", "name": "tenantctl:alice:view", "role": {"kind": "ClusterRole", "name": "view"}}],
+        "credentials": [{"kind": "cert", "signer": "local", "serial": "0d", "sha256": "ee",
+            "notBefore": "2026-01-01T00:00:00Z", "notAfter": "2099-01-01T00:00:00Z"}],
+        "created": "2026-01-01T00:00:00Z"})
+}
+
+/// A create that died left a Pending record: the same create resumes it (no POST), keeps the
+/// dead run's credential in the record, adds its own, and finishes.
+#[tokio::test(start_paused = true)]
+async fn the_same_create_resumes_a_pending_tenant() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let plan = plan(&["alice", "--role", "view"], &kc_path);
+    let admin = vec![
+        reply(
+            "GET",
+            record_uri(),
+            200,
+            record_map(pending_alice(
+                json!([{"kind": "ClusterRole", "name": "view"}]),
+            )),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/view",
+            200,
+            view_rules(),
+        ),
+        apply(
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}{APPLY_QUERY}"),
+            |_| {},
+        ),
+        put_record(7, |r| {
+            assert_eq!(r["phase"], "Pending");
+            let creds = r["credentials"].as_array().unwrap();
+            assert_eq!(creds.len(), 2);
+            assert_eq!(
+                creds[0]["serial"], "0d",
+                "the dead run's credential stays known"
+            );
+        }),
+        apply(format!("{CRB_URI}{APPLY_QUERY}"), |_| {}),
+        activate(8),
+    ];
+    let tenant = verify_steps("alice", &[], true, |_| {});
+    let (r, out) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        tenant,
+    )
+    .await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(
+        out.stderr
+            .contains("note: tenant alice is Pending since 2026-01-01T00:00:00Z: resuming"),
+        "{out}"
+    );
+    assert!(kc_path.exists());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_tenant_with_another_spec_is_refused() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(
+        &["alice", "--role", "view", "-g", "dev"],
+        &dir.path().join("k"),
+    );
+    let admin = vec![reply(
+        "GET",
+        record_uri(),
+        200,
+        record_map(pending_alice(
+            json!([{"kind": "ClusterRole", "name": "view"}]),
+        )),
+    )];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string().contains("is Pending (a create that did not finish, or is running now) with another spec: groups [] (asked: [\"dev\"])"),
+        "{err}"
+    );
+}
+
+/// A cluster-wide binding of a role that reads every secret is refused, naming the rule;
+/// nothing is written.
+#[tokio::test(start_paused = true)]
+async fn a_cluster_wide_privileged_role_is_refused_naming_its_rule() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = plan(&["eve", "--role", "secret-reader"], &dir.path().join("k"));
+    let admin = vec![
+        reply(
+            "GET",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-eve"),
+            404,
+            not_found(),
+        ),
+        reply(
+            "GET",
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles/secret-reader",
+            200,
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": "secret-reader"},
+                "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}]}),
+        ),
+    ];
+    let (r, _) = run_create(
+        &plan,
+        &pki,
+        Signer::Local {
+            cert_dir: pki.path(),
+        },
+        admin,
+        vec![],
+    )
+    .await;
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert_eq!(
+        err.to_string(),
+        "refusing a cluster-wide binding of ClusterRole/secret-reader (rule verbs [get,list] on resources [secrets] reads every secret): that makes the tenant a cluster administrator; bind it in a namespace with -n, or pass --allow-privileged"
+    );
 }

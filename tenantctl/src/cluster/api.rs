@@ -264,7 +264,10 @@ impl Cluster {
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let name = obj.meta().name.clone().unwrap_or_default();
-        let what = format!("create {}/{name} in {namespace}", K::kind(&()).to_lowercase());
+        let what = format!(
+            "create {}/{name} in {namespace}",
+            K::kind(&()).to_lowercase()
+        );
         self.retry.run(&what, || api.create(&POST, obj)).await
     }
 
@@ -280,8 +283,13 @@ impl Cluster {
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let name = obj.meta().name.clone().unwrap_or_default();
-        let what = format!("update {}/{name} in {namespace}", K::kind(&()).to_lowercase());
-        self.retry.run(&what, || api.replace(&name, &POST, obj)).await
+        let what = format!(
+            "update {}/{name} in {namespace}",
+            K::kind(&()).to_lowercase()
+        );
+        self.retry
+            .run(&what, || api.replace(&name, &POST, obj))
+            .await
     }
 
     /// Deletes a cluster-scoped object — only the one with `precondition`'s uid (and resource

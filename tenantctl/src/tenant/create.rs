@@ -357,10 +357,11 @@ async fn preflight(
             });
         }
         let found = cluster.role_rules(role.kind, &role.name, ns).await?;
-        if ns.is_none() && !plan.allow_privileged {
-            if let Some(why) = privileged(role, Some(&found)) {
-                return Err(privileged_refusal(role, &why));
-            }
+        if ns.is_none()
+            && !plan.allow_privileged
+            && let Some(why) = privileged(role, Some(&found))
+        {
+            return Err(privileged_refusal(role, &why));
         }
         rules.push((role.clone(), found));
     }
@@ -386,15 +387,9 @@ async fn mint(
             credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?
         }
         (None, Signer::CsrApi(options)) => {
-            let mut m = credentials::mint_csr(
-                cluster,
-                tenant,
-                plan.key_algorithm,
-                plan.ttl,
-                *options,
-                now,
-            )
-            .await?;
+            let mut m =
+                credentials::mint_csr(cluster, tenant, plan.key_algorithm, plan.ttl, *options, now)
+                    .await?;
             m.record.approve = options.approve;
             m
         }
@@ -449,11 +444,10 @@ where
         Some(existing) if existing.record.phase == Phase::Pending => existing,
         Some(revoked) => {
             let history = revoked.record.credentials.clone();
-            let mut record =
-                plan.record(checked.create_namespace, service_account, history, now);
+            let mut record = plan.record(checked.create_namespace, service_account, history, now);
             record.phase = Phase::Pending;
             let stored = ledger::replace(cluster, tenant, &revoked, &record).await?;
-            undo.push(Step::Record(tenant.clone(), Some(revoked.record)));
+            undo.push(Step::Record(tenant.clone(), Some(Box::new(revoked.record))));
             stored
         }
         None => {
@@ -504,7 +498,7 @@ where
             Binding::Cluster(crb) => cluster.apply_cluster(crb).await?.metadata.uid,
             Binding::Namespaced(rb) => cluster.apply_namespaced(ns, rb).await?.metadata.uid,
         };
-        undo.push(Step::Binding(b.clone(), uid));
+        undo.push(Step::Binding(Box::new(b.clone()), uid));
         progress!(out, "{} applied", b.describe());
     }
 

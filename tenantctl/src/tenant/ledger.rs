@@ -112,7 +112,9 @@ pub(super) async fn claim(
         Ok(cm) => Stored::from_map(&cm),
         Err(Error::Api { status, .. }) if status.code == 409 => Err(Error::Claimed {
             user: tenant.user().to_owned(),
-            message: "another tenantctl run created this tenant's record first; nothing was handed out".into(),
+            message:
+                "another tenantctl run created this tenant's record first; nothing was handed out"
+                    .into(),
         }),
         Err(e) => Err(e),
     }
@@ -166,7 +168,11 @@ pub(super) async fn update(
 }
 
 /// Deletes the record, only in the version `stored` names (rollback of a claim).
-pub(super) async fn delete(cluster: &Cluster, tenant: &Tenant, stored: &Stored) -> Result<(), Error> {
+pub(super) async fn delete(
+    cluster: &Cluster,
+    tenant: &Tenant,
+    stored: &Stored,
+) -> Result<(), Error> {
     cluster
         .delete_namespaced::<ConfigMap>(
             cluster.record_namespace(),

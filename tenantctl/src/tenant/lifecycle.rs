@@ -462,7 +462,7 @@ pub async fn revoke_online(
             .await?
     };
     let revoked = Revoked {
-        record: &record,
+        record,
         still_authenticating: live,
         still_granting: grants,
     };

@@ -207,8 +207,20 @@ pub(crate) fn privileged(role: &RoleRef, rules: Option<&[PolicyRule]>) -> Option
             .contains(&role.name.as_str())
             .then(|| format!("the built-in ClusterRole {} grants it", role.name));
     };
-    const WRITES: [&str; 6] = ["*", "create", "update", "patch", "delete", "deletecollection"];
-    const RBAC: [&str; 4] = ["roles", "rolebindings", "clusterroles", "clusterrolebindings"];
+    const WRITES: [&str; 6] = [
+        "*",
+        "create",
+        "update",
+        "patch",
+        "delete",
+        "deletecollection",
+    ];
+    const RBAC: [&str; 4] = [
+        "roles",
+        "rolebindings",
+        "clusterroles",
+        "clusterrolebindings",
+    ];
     for r in rules {
         let verbs = &r.verbs;
         let resources = r.resources.as_deref().unwrap_or_default();

@@ -189,17 +189,35 @@ impl TenantRecord {
             d.push(format!("auth {} (asked: {})", self.auth, other.auth));
         }
         if self.groups != other.groups {
-            d.push(format!("groups {:?} (asked: {:?})", self.groups, other.groups));
+            d.push(format!(
+                "groups {:?} (asked: {:?})",
+                self.groups, other.groups
+            ));
         }
         if roles.0 != roles.1 {
-            let show = |r: &[RoleRef]| r.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-            d.push(format!("roles {} (asked: {})", show(&roles.0), show(&roles.1)));
+            let show = |r: &[RoleRef]| {
+                r.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            d.push(format!(
+                "roles {} (asked: {})",
+                show(&roles.0),
+                show(&roles.1)
+            ));
         }
         if self.namespace != other.namespace {
-            d.push(format!("namespace {:?} (asked: {:?})", self.namespace, other.namespace));
+            d.push(format!(
+                "namespace {:?} (asked: {:?})",
+                self.namespace, other.namespace
+            ));
         }
         if self.bind_group != other.bind_group {
-            d.push(format!("--bind-group {} (asked: {})", self.bind_group, other.bind_group));
+            d.push(format!(
+                "--bind-group {} (asked: {})",
+                self.bind_group, other.bind_group
+            ));
         }
         d
     }

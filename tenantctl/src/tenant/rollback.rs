@@ -29,10 +29,10 @@ pub(super) struct Undo {
 pub(super) enum Step {
     Namespace(String, Option<String>),
     ServiceAccount(String, String, Option<String>),
-    Binding(Binding, Option<String>),
+    Binding(Box<Binding>, Option<String>),
     /// The record was claimed: deleted on rollback, or put back as it was (a revoked tenant's,
     /// a Pending one this run resumed).
-    Record(Tenant, Option<TenantRecord>),
+    Record(Tenant, Option<Box<TenantRecord>>),
 }
 
 impl Undo {
@@ -69,14 +69,18 @@ impl Undo {
                         .await
                         .map(drop),
                 ),
-                Step::Binding(b, uid) => (b.describe(), delete_binding(cluster, b, only(uid)).await),
+                Step::Binding(b, uid) => {
+                    (b.describe(), delete_binding(cluster, b, only(uid)).await)
+                }
                 Step::Record(tenant, previous) => {
                     let what = format!("configmap/{}", tenant.record_name());
                     let result = match (&self.record, previous) {
                         (None, _) => Ok(()),
                         (Some(at), None) => ledger::delete(cluster, tenant, at).await,
                         (Some(at), Some(previous)) => {
-                            ledger::replace(cluster, tenant, at, previous).await.map(drop)
+                            ledger::replace(cluster, tenant, at, previous)
+                                .await
+                                .map(drop)
                         }
                     };
                     (what, result)
