@@ -253,3 +253,57 @@ fn kill_9_at_random_moments_leaves_a_whole_tree_that_the_next_run_completes() {
 }
 
 const DEFAULT_SEED: u64 = 0x7e57_c0de;
+
+/// Two writers on one PKI directory: the second fails at once (exit 4, naming the holder), or
+/// waits with --lock-timeout and then runs.
+#[test]
+fn a_second_writer_fails_at_once_or_waits_for_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    run(d, "ECDSA-P256", &["pki", "init"]);
+    let pki = d.join("k8s/pki");
+    // Hold the lock as another tenantctl would: flock on the directory, holder named.
+    let held = fs::File::open(&pki).unwrap();
+    held.lock().unwrap();
+    fs::write(
+        pki.join(".tenantctl-lock"),
+        "pid 4242 (tenantctl pki renew) since 2026-12-02T00:00:00Z\n",
+    )
+    .unwrap();
+
+    let out = command(d, "ECDSA-P256", &["pki", "renew", "all"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("is locked by another tenantctl run: pid 4242 (tenantctl pki renew)"),
+        "{stderr}"
+    );
+
+    let waiter = std::thread::spawn({
+        let d = d.to_owned();
+        move || {
+            let started = Instant::now();
+            let out = command(
+                &d,
+                "ECDSA-P256",
+                &["pki", "renew", "all", "--lock-timeout", "20s"],
+            )
+            .output()
+            .unwrap();
+            (out, started.elapsed())
+        }
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    fs::remove_file(pki.join(".tenantctl-lock")).unwrap();
+    held.unlock().unwrap();
+    let (out, took) = waiter.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took >= Duration::from_millis(600), "it waited: {took:?}");
+    assert_converged(d, "after waiting for the lock");
+}

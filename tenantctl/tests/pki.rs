@@ -691,3 +691,62 @@ fn kubeadm_v1beta3_config_and_bad_files() {
     );
     assert!(!dir.path().join("new").exists());
 }
+
+/// `pki check` with only the directories, on a PKI made with other flags than this host would
+/// give (another node name and address, an HA endpoint, another service CIDR and DNS domain):
+/// the identity comes from the PKI itself, so nothing is falsely reported — and a real problem
+/// still is.
+#[test]
+fn check_without_flags_takes_the_identity_from_the_pki() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = Command::new(BIN)
+        .args(["pki", "init", "--encryption-algorithm", "ECDSA-P256"])
+        .args(flags(d))
+        .args([
+            "--control-plane-endpoint",
+            "vip.example.com:8443",
+            "--service-cidr",
+            "10.100.0.0/16,fd00:10:96::/112",
+            "--service-dns-domain",
+            "corp.internal",
+            "--apiserver-cert-extra-sans",
+            "203.0.113.7",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let dirs = [
+        "--cert-dir".to_owned(),
+        d.join("pki").display().to_string(),
+        "--kubeconfig-dir".to_owned(),
+        d.display().to_string(),
+    ];
+    let check = Command::new(BIN)
+        .args(["pki", "check"])
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "{}{}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+    let note = text(&check.stderr);
+    assert!(
+        note.contains("node name cp1 from etcd/server.crt")
+            && note.contains("advertise address 10.0.0.10:6443 from controller-manager.conf")
+            && note.contains("control-plane endpoint https://vip.example.com:8443 from admin.conf"),
+        "{note}"
+    );
+    // A real problem is still one.
+    fs::remove_file(d.join("pki/front-proxy-client.crt")).unwrap();
+    let bad = Command::new(BIN)
+        .args(["pki", "check"])
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad.stderr));
+}

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{
     init::pki_paths,
     kubeconfigs,
-    settings::{Settings, settings},
+    settings::{Settings, infer_from_pki, settings},
     store,
 };
 use crate::{
@@ -94,7 +94,15 @@ impl CheckReport {
 
 /// `pki check`.
 pub fn run(args: &CheckArgs, out: &mut Output<'_>) -> Result<(), Error> {
-    let settings = settings(&args.pki)?;
+    let settings = match infer_from_pki(&args.pki) {
+        Some((inferred, source)) => {
+            out.note(format_args!(
+                "no identity flags or --config: checking against what the PKI states ({source}); pass --node-name, --apiserver-advertise-address, … or --config to check against other settings"
+            ));
+            settings(&inferred)?
+        }
+        None => settings(&args.pki)?,
+    };
     let now = SystemTime::now();
     let report = check_report(&settings, now)?;
     out.document(args.output, &report, print_check_table)?;

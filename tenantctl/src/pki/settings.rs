@@ -6,7 +6,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use pki_core::{ClusterConfig, Etcd};
+use kubeconfig::Kubeconfig;
+use pki_core::{Certificate, Cidr, ClusterConfig, Etcd, San};
 
 use super::store::{self, DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR};
 use crate::{cli::PkiArgs, error::Error};
@@ -48,6 +49,108 @@ pub fn settings(args: &PkiArgs) -> Result<Settings, Error> {
             .clone()
             .unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into()),
     })
+}
+
+/// Without any identity flag or `--config` (`pki check` on a PKI another host, or other
+/// flags, made), the identity the PKI itself states: the node name from `etcd/server.crt`'s CN,
+/// the advertise address and port from `controller-manager.conf`'s server (kubeadm's local
+/// endpoint), the control-plane endpoint from `admin.conf`'s, the DNS domain and service IPs
+/// from `apiserver.crt`'s SANs (the rest of its SANs as extra SANs). Returns the flags so
+/// completed and where each value came from; `None` when flags were given or nothing is there.
+pub fn infer_from_pki(args: &PkiArgs) -> Option<(PkiArgs, String)> {
+    if args.sets_sans() {
+        return None;
+    }
+    let cert_dir = args
+        .cert_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CERT_DIR.into());
+    let kubeconfig_dir = args
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into());
+    let cert = |rel: &str| {
+        std::fs::read_to_string(cert_dir.join(rel))
+            .ok()
+            .and_then(|pem| Certificate::from_pem(&pem).ok())
+    };
+    let server = |file: &str| -> Option<kubeconfig::ServerUrl> {
+        let text = std::fs::read_to_string(kubeconfig_dir.join(file)).ok()?;
+        Kubeconfig::from_yaml(&text)
+            .ok()?
+            .current()
+            .ok()?
+            .server
+            .parse()
+            .ok()
+    };
+    let apiserver = cert("apiserver.crt")?;
+    let mut inferred = args.clone();
+    let mut sources = Vec::new();
+    if let Some(node) = cert("etcd/server.crt").and_then(|c| c.common_name()) {
+        sources.push(format!("node name {node} from etcd/server.crt"));
+        inferred.node_name = Some(node);
+    }
+    if let Some(local) = server("controller-manager.conf")
+        && let Ok(ip) = local.host().parse::<IpAddr>()
+    {
+        sources.push(format!(
+            "advertise address {} from controller-manager.conf",
+            local.as_str().trim_start_matches("https://")
+        ));
+        inferred.apiserver_advertise_address = Some(ip);
+        inferred.apiserver_bind_port = local.port();
+    }
+    if let Some(endpoint) = server("admin.conf")
+        && server("controller-manager.conf").as_ref() != Some(&endpoint)
+        && let Ok(e) = endpoint
+            .as_str()
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .parse()
+    {
+        sources.push(format!(
+            "control-plane endpoint {} from admin.conf",
+            endpoint.as_str()
+        ));
+        inferred.control_plane_endpoint = Some(e);
+    }
+    let sans = apiserver.sans();
+    if let Some(domain) = sans.iter().find_map(|s| match s {
+        San::Dns(d) => d.strip_prefix("kubernetes.default.svc."),
+        San::Ip(_) => None,
+    }) {
+        inferred.service_dns_domain = Some(domain.to_owned());
+    }
+    // Service IPs are each family's first host: x.y.z.1 or …::1, not the advertise address.
+    let vips: Vec<Cidr> = sans
+        .iter()
+        .filter_map(|s| match s {
+            San::Ip(ip) if Some(*ip) != inferred.apiserver_advertise_address => Some(*ip),
+            _ => None,
+        })
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) if v4.octets()[3] == 1 => {
+                let o = v4.octets();
+                format!("{}.{}.{}.0/24", o[0], o[1], o[2]).parse().ok()
+            }
+            IpAddr::V6(v6) if v6.segments()[7] == 1 => {
+                let mut seg = v6.segments();
+                seg[7] = 0;
+                format!("{}/112", std::net::Ipv6Addr::from(seg))
+                    .parse()
+                    .ok()
+            }
+            _ => None,
+        })
+        .take(2)
+        .collect();
+    if !vips.is_empty() {
+        inferred.service_cidr = Some(vips);
+    }
+    inferred.apiserver_cert_extra_sans = Some(sans);
+    sources.push("DNS domain, service IPs and extra SANs from apiserver.crt".into());
+    Some((inferred, sources.join(", ")))
 }
 
 /// Fills what the flags leave out from `--config` (kubeadm's file): flag, then file.
