@@ -27,7 +27,8 @@ Exit codes:
   0  success
   1  runtime failure (cluster call, I/O, crypto); whatever was created was rolled back
   2  invalid flags or values, or refused by a guardrail
-  3  an output file exists (nothing was changed)";
+  3  an output file exists, or another run owns or changed the tenant's record (nothing was
+     changed or handed out)";
 
 /// How the tenant authenticates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
