@@ -1755,3 +1755,122 @@ async fn a_cluster_wide_privileged_role_is_refused_naming_its_rule() {
         "refusing a cluster-wide binding of ClusterRole/secret-reader (rule verbs [get,list] on resources [secrets] reads every secret): that makes the tenant a cluster administrator; bind it in a namespace with -n, or pass --allow-privileged"
     );
 }
+
+fn renew_args(argv: &[&str]) -> Box<tenantctl::cli::RenewArgs> {
+    let mut all = vec!["tenantctl", "renew", "alice"];
+    all.extend_from_slice(argv);
+    let cli = <Cli as clap::Parser>::try_parse_from(all).unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    args
+}
+
+/// `create --approve` is recorded with the credential; `renew` approves its own request the
+/// same way instead of waiting for an approval that will not come.
+#[tokio::test(start_paused = true)]
+async fn renew_by_the_csr_api_approves_as_create_did() {
+    let pki = Arc::new(Pki::new());
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let kc_arg = kc_path.display().to_string();
+    let args = renew_args(&["--kubeconfig-out", &kc_arg, "--ttl", "1h"]);
+    let mut record = alice_record("kubernetes.io/kube-apiserver-client");
+    record["credentials"][0]["approve"] = json!(true);
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let ca = pki.clone();
+    let server = |mut s: Script| async move {
+        s.expect("GET", &record_uri(), |_| Some((200, record_map(record))))
+            .await;
+        let created = s
+            .expect("POST", &format!("{CSR_URI}?"), |b| Some((201, b.clone())))
+            .await;
+        let (name, pem) = posted_csr(&created, 3600);
+        let uri = format!("{CSR_URI}/{name}");
+        s.expect("PATCH", &format!("{uri}/approval?"), |b| {
+            Some((200, b.clone()))
+        })
+        .await;
+        let mut issued = csr_object(
+            &name,
+            &created["spec"],
+            json!([{"type": "Approved", "status": "True"}]),
+        );
+        issued["status"]["certificate"] =
+            json!(B64.encode(ca.sign(&pem, Duration::from_secs(3600))));
+        s.expect("GET", &uri, |_| Some((200, issued))).await;
+        s.expect("DELETE", &format!("{uri}?"), |_| Some((200, deleted())))
+            .await;
+        let cm = s.put_record(7).await;
+        let r = record_of(&cm);
+        assert_eq!(r["credentials"][1]["approve"], true);
+        assert_eq!(
+            r["credentials"][1]["signer"],
+            "kubernetes.io/kube-apiserver-client"
+        );
+        s.finish().await;
+    };
+    let entry = pki.entry();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let run = async {
+        let cluster = cluster;
+        let r = tenantctl::tenant::renew_online(
+            &cluster,
+            &entry,
+            &args,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let script = Script {
+        handle,
+        held: Vec::new(),
+    };
+    let (r, ()) = tokio::join!(run, server(script));
+    let out = Streams::of(out, err);
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(kc_path.exists());
+}
+
+/// A locally signed tenant renewed without the right --cert-dir: the error says the record
+/// names the local CA and which flag to pass; nothing is written.
+#[tokio::test(start_paused = true)]
+async fn renew_of_a_local_tenant_names_the_missing_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc_path = dir.path().join("alice.kubeconfig");
+    let kc_arg = kc_path.display().to_string();
+    let missing = dir.path().join("no-pki").display().to_string();
+    let args = renew_args(&["--kubeconfig-out", &kc_arg, "--cert-dir", &missing]);
+    let mut record = alice_record("local");
+    record["credentials"][0]["issuer"] = json!("kubernetes");
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let admin = vec![reply("GET", record_uri(), 200, record_map(record))];
+    let entry = Pki::new().entry();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let run = async {
+        let cluster = cluster;
+        let r = tenantctl::tenant::renew_online(
+            &cluster,
+            &entry,
+            &args,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let (r, ()) = tokio::join!(run, serve(handle, admin));
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("invalid --cert-dir: alice's certificate was signed by the local cluster CA (issuer kubernetes), but ")
+            && text.ends_with("no-pki/ca.crt is not there: pass --cert-dir DIR holding that CA's ca.crt and ca.key, or --signer csr"),
+        "{text}"
+    );
+    assert!(!kc_path.exists());
+}

@@ -682,6 +682,21 @@ mod tests {
     }
 
     #[test]
+    fn list_shows_the_phase() {
+        let mut pending = record("dave", "2027-01-30T00:00:00Z", false);
+        pending.phase = Phase::Pending;
+        let table = text(&[pending], Format::Table, None);
+        assert!(table.lines().nth(1).unwrap().ends_with("pending"), "{table}");
+        let json: serde_json::Value = serde_json::from_str(&text(
+            &[record("erin", "2027-01-30T00:00:00Z", true)],
+            Format::Json,
+            None,
+        ))
+        .unwrap();
+        assert_eq!(json[0]["phase"], "Revoked");
+    }
+
+    #[test]
     fn show_marks_expired_and_revoked_credentials() {
         let mut r = record("alice", "2026-11-20T00:00:00Z", false);
         let (mut out, mut err) = (Vec::new(), Vec::new());
