@@ -115,9 +115,16 @@ impl Access {
     }
 }
 
-/// A kube client from kube's configuration.
+/// A kube client from kube's configuration. kube's own connect and write timeouts are off:
+/// every call is bounded by [`super::Retry`] (`--request-timeout`), which counts a server that
+/// does not answer as silence (retried once), where kube's 30 s connect timeout would surface
+/// as a connection error and be retried five times.
 pub fn connect(config: &kube::Config) -> Result<Client, Error> {
-    Client::try_from(config.clone()).map_err(|e| Error::kube("connect to the API server", e))
+    let mut config = config.clone();
+    config.connect_timeout = None;
+    config.read_timeout = None;
+    config.write_timeout = None;
+    Client::try_from(config).map_err(|e| Error::kube("connect to the API server", e))
 }
 
 /// A kube client speaking with the credentials of `kubeconfig` (a tenant's new one).

@@ -686,7 +686,10 @@ mod tests {
         let mut pending = record("dave", "2027-01-30T00:00:00Z", false);
         pending.phase = Phase::Pending;
         let table = text(&[pending], Format::Table, None);
-        assert!(table.lines().nth(1).unwrap().ends_with("pending"), "{table}");
+        assert!(
+            table.lines().nth(1).unwrap().ends_with("pending"),
+            "{table}"
+        );
         let json: serde_json::Value = serde_json::from_str(&text(
             &[record("erin", "2027-01-30T00:00:00Z", true)],
             Format::Json,
