@@ -54,7 +54,10 @@ openssl_tree() { # the same 16 keys, plus the 3 self-signed CAs, 7 leaves and 5 
 export -f openssl_keys openssl_tree
 export work
 
-for alg in RSA-2048 ECDSA-P256; do
+# BASELINE_ONLY=1 skips the openssl comparison (for the paired run below).
+algs="RSA-2048 ECDSA-P256"
+[ -n "${BASELINE_ONLY:-}" ] && algs=""
+for alg in $algs; do
   case $alg in
     RSA-2048) spec="-algorithm RSA -pkeyopt rsa_keygen_bits:2048" ;;
     ECDSA-P256) spec="-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ;;
@@ -66,3 +69,30 @@ for alg in RSA-2048 ECDSA-P256; do
   printf '%-11s tenantctl pki init: %5d ms (peak RSS %6d KiB) | openssl genpkey x16 (2 parallel): %5d ms, ratio %.2f | openssl keys + 15 certificates: %5d ms, ratio %.2f\n' \
     "$alg" "$ours" "$ours_rss" "$base" "$(echo "$ours / $base" | bc -l)" "$tree" "$(echo "$ours / $tree" | bc -l)"
 done
+
+# Paired comparison with another build (the previous commit, say): BASELINE=path/to/tenantctl.
+# The two binaries run alternately, RUNS times each, RSA-2048 `pki init` (whose wall time is
+# key generation: heavy-tailed per key, so pairing matters more than run count).
+if [ -n "${BASELINE:-}" ]; then
+  pairs=()
+  for i in $(seq "$runs"); do
+    for which in base ours; do
+      b=$bin; [ "$which" = base ] && b=$BASELINE
+      rm -rf "$work/out"; mkdir -p "$work/out"
+      t0=$(date +%s%N)
+      "$b" pki init --cert-dir "$work/out/pki" --kubeconfig-dir "$work/out" --node-name cp1 \
+        --apiserver-advertise-address 10.0.0.10 --encryption-algorithm RSA-2048 >/dev/null 2>&1
+      t1=$(date +%s%N)
+      eval "t_$which=$(( (t1 - t0) / 1000000 ))"
+    done
+    pairs+=("$t_base $t_ours")
+  done
+  median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  pct() { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { i = int(NR * p); if (i < 1) i = 1; print v[i] }'; }
+  col() { printf '%s\n' "${pairs[@]}" | awk -v c="$1" '{ print $c }'; }
+  ratios() { printf '%s\n' "${pairs[@]}" | awk '{ printf "%.4f\n", $2 / $1 }'; }
+  mean() { awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
+  printf 'RSA-2048 pki init, %d pairs: baseline median %s ms (mean %s, p90 %s), this build median %s ms (mean %s, p90 %s); paired ratio median %s (p10 %s, p90 %s)\n' \
+    "$runs" "$(col 1 | median)" "$(col 1 | mean)" "$(col 1 | pct 0.9)" "$(col 2 | median)" "$(col 2 | mean)" "$(col 2 | pct 0.9)" \
+    "$(ratios | median)" "$(ratios | pct 0.1)" "$(ratios | pct 0.9)"
+fi

@@ -1,7 +1,11 @@
 //! Private keys: generation, PEM in and out, signing. Every private-key operation goes through
 //! aws-lc-rs (constant time); nothing here uses the `rsa` crate's private-key code.
 
-use std::{fmt, str::FromStr};
+use std::{
+    fmt,
+    str::FromStr,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use aws_lc_rs::{
     encoding::{AsDer, Pkcs8V1Der},
@@ -371,8 +375,11 @@ impl PrivateKey {
 /// Generates `count` keys of `algorithm`, spread over the machine's cores.
 ///
 /// Key generation dominates the cost of a whole PKI (an RSA-2048 key takes tens of
-/// milliseconds); the keys are independent, so they are made on scoped threads, one batch per
-/// core.
+/// milliseconds, and the time is heavy-tailed: a prime search may take several times the
+/// median). The keys are independent, so scoped threads, one per core, take them one at a time
+/// from a shared counter until all are made: a thread that drew a slow key does not hold up
+/// keys another core could make, and every core stays busy to the last key (a static split of
+/// the count would make the wall time the slower of two random sums).
 pub fn generate_keys(algorithm: KeyAlgorithm, count: usize) -> Result<Vec<PrivateKey>, Error> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
@@ -383,12 +390,17 @@ pub fn generate_keys(algorithm: KeyAlgorithm, count: usize) -> Result<Vec<Privat
             .map(|_| PrivateKey::generate(algorithm))
             .collect();
     }
-    let per_thread = count.div_ceil(threads);
+    let next = AtomicUsize::new(0);
     let results: Vec<Result<Vec<PrivateKey>, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let n = per_thread.min(count.saturating_sub(t * per_thread));
-                scope.spawn(move || (0..n).map(|_| PrivateKey::generate(algorithm)).collect())
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut made = Vec::new();
+                    while next.fetch_add(1, Ordering::Relaxed) < count {
+                        made.push(PrivateKey::generate(algorithm)?);
+                    }
+                    Ok(made)
+                })
             })
             .collect();
         handles

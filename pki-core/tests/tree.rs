@@ -407,3 +407,28 @@ fn an_altered_outer_signature_algorithm_is_refused() {
         );
     }
 }
+
+/// The shared queue hands out exactly `count` keys, every one distinct and of the algorithm,
+/// whatever the count against the number of threads.
+#[test]
+fn generate_keys_makes_exactly_the_keys_asked_for() {
+    for (alg, count) in [
+        (KeyAlgorithm::Rsa2048, 0),
+        (KeyAlgorithm::Rsa2048, 1),
+        (KeyAlgorithm::Rsa2048, 5),
+        (KeyAlgorithm::EcdsaP256, 7),
+    ] {
+        let keys = generate_keys(alg, count).unwrap();
+        assert_eq!(keys.len(), count, "{alg}");
+        let mut publics: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| {
+                assert_eq!(k.algorithm(), alg);
+                k.public_key_der().unwrap()
+            })
+            .collect();
+        publics.sort();
+        publics.dedup();
+        assert_eq!(publics.len(), count, "{alg}: distinct keys");
+    }
+}
