@@ -1518,21 +1518,7 @@ async fn renew_case_with(extra: &[&str], steps: impl FnOnce(&Path) -> Vec<Step>)
         unreachable!()
     };
     let entry = pki.entry();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let run = async {
-        let cluster = cluster;
-        let r = tenantctl::tenant::renew_online(
-            &cluster,
-            &entry,
-            &args,
-            &mut Output::new(&mut out, &mut err),
-        )
-        .await;
-        drop(cluster);
-        r
-    };
-    let (r, ()) = tokio::join!(run, serve(handle, admin));
-    let out = Streams::of(out, err);
+    let (r, out) = run_renew(cluster, &entry, &args, serve(handle, admin)).await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&kc_path).unwrap()).unwrap();
     let cert = kc
@@ -1756,6 +1742,30 @@ async fn a_cluster_wide_privileged_role_is_refused_naming_its_rule() {
     );
 }
 
+/// Runs `renew_online` against `server` (which plays the admin API server).
+async fn run_renew(
+    cluster: Cluster,
+    entry: &ClusterEntry,
+    args: &tenantctl::cli::RenewArgs,
+    server: impl Future<Output = ()>,
+) -> (Result<(), Error>, Streams) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let run = async {
+        let cluster = cluster;
+        let r = tenantctl::tenant::renew_online(
+            &cluster,
+            entry,
+            args,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let (r, ()) = tokio::join!(run, server);
+    (r, Streams::of(out, err))
+}
+
 fn renew_args(argv: &[&str]) -> Box<tenantctl::cli::RenewArgs> {
     let mut all = vec!["tenantctl", "renew", "alice"];
     all.extend_from_slice(argv);
@@ -1812,25 +1822,11 @@ async fn renew_by_the_csr_api_approves_as_create_did() {
         s.finish().await;
     };
     let entry = pki.entry();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let run = async {
-        let cluster = cluster;
-        let r = tenantctl::tenant::renew_online(
-            &cluster,
-            &entry,
-            &args,
-            &mut Output::new(&mut out, &mut err),
-        )
-        .await;
-        drop(cluster);
-        r
-    };
     let script = Script {
         handle,
         held: Vec::new(),
     };
-    let (r, ()) = tokio::join!(run, server(script));
-    let out = Streams::of(out, err);
+    let (r, out) = run_renew(cluster, &entry, &args, server(script)).await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(kc_path.exists());
 }
@@ -1850,20 +1846,7 @@ async fn renew_of_a_local_tenant_names_the_missing_ca() {
     let cluster = Cluster::new(client, RECORD_NAMESPACE);
     let admin = vec![reply("GET", record_uri(), 200, record_map(record))];
     let entry = Pki::new().entry();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let run = async {
-        let cluster = cluster;
-        let r = tenantctl::tenant::renew_online(
-            &cluster,
-            &entry,
-            &args,
-            &mut Output::new(&mut out, &mut err),
-        )
-        .await;
-        drop(cluster);
-        r
-    };
-    let (r, ()) = tokio::join!(run, serve(handle, admin));
+    let (r, _) = run_renew(cluster, &entry, &args, serve(handle, admin)).await;
     let err = r.unwrap_err();
     assert_eq!(err.exit_code(), 2);
     let text = err.to_string();
