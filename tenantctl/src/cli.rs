@@ -2,6 +2,7 @@
 //! here, so a bad flag is reported by clap, naming the flag, before any work starts.
 
 mod docs;
+mod join;
 mod pki;
 mod shared;
 mod tenant;
@@ -9,8 +10,9 @@ mod tenant;
 use clap::{Parser, Subcommand};
 
 pub use docs::{CompletionArgs, ManArgs};
+pub use join::{TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs};
 pub use pki::{CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs};
-pub use shared::{ClusterArgs, Format};
+pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
     AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind,
 };
@@ -51,6 +53,9 @@ pub enum Command {
     Renew(Box<RenewArgs>),
     /// Remove a tenant's bindings (and ServiceAccount) and mark its credentials revoked.
     Revoke(RevokeArgs),
+    /// Bootstrap tokens for joining nodes (kubeadm-compatible Secrets).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

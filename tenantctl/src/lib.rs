@@ -3,6 +3,7 @@
 //! One folder per domain, dependencies pointing one way:
 //!
 //! - command domains — [`pki`] (the cluster PKI), [`tenant`] (tenants and their ledger),
+//!   [`join`] (bootstrap tokens for node join),
 //!   [`docs`] (completions and man pages) — read what they need, call pure planning functions,
 //!   then write;
 //! - service modules — [`cli`] (clap types), [`output`] (the only writer to stdout/stderr),
@@ -14,12 +15,13 @@ pub mod cluster;
 pub mod docs;
 pub mod error;
 pub mod fs;
+pub mod join;
 pub mod output;
 pub mod pki;
 pub mod tenant;
 pub mod time;
 
-pub use cli::{Cli, Command, PkiCommand};
+pub use cli::{Cli, Command, PkiCommand, TokenCommand};
 pub use error::{Error, ExitCodes};
 pub use output::Output;
 
@@ -41,6 +43,9 @@ pub fn run_with(cli: Cli, out: &mut Output<'_>) -> Result<(), Error> {
         Command::Show(args) => tenant::show(&args, out),
         Command::Renew(args) => tenant::renew(&args, out),
         Command::Revoke(args) => tenant::revoke(&args, out),
+        Command::Token(TokenCommand::Create(args)) => join::token::create(&args, out),
+        Command::Token(TokenCommand::List(args)) => join::token::list(&args, out),
+        Command::Token(TokenCommand::Delete(args)) => join::token::delete(&args, out),
         Command::Completion(args) => docs::completion(&args, out),
         Command::Man(args) => docs::man(&args, out),
     }

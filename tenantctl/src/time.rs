@@ -44,6 +44,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// A duration where `0` (or `0s`) is allowed: "do not wait", "never expire".
+pub fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s.trim_end_matches('s') == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
 /// `30d`, `12h`, `90m`, `45s`.
 pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();

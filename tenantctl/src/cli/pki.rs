@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use pki_core::{Cidr, Endpoint, KeyAlgorithm, San};
 
 use super::{EXIT_CODES, Format};
-use crate::time::parse_duration;
+use crate::time::{parse_duration, parse_duration_or_zero};
 
 const INIT_HELP: &str = "\
 Examples:
@@ -224,14 +224,6 @@ pub struct PkiArgs {
     /// (default: fail at once, exit 4, naming the holder).
     #[arg(long, value_parser = parse_duration_or_zero, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: Duration,
-}
-
-/// A duration, where `0` (or `0s`) means "do not wait".
-fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
-    if s.trim_end_matches('s') == "0" {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(s)
 }
 
 impl PkiArgs {

@@ -21,9 +21,9 @@ pub enum Format {
     Yaml,
 }
 
-/// How to reach the cluster and where tenant records live.
+/// How to reach the API server: every command that calls the cluster.
 #[derive(Debug, Args, Clone)]
-pub struct ClusterArgs {
+pub struct ApiArgs {
     /// The admin kubeconfig (default: KUBECONFIG, ~/.kube/config, /etc/kubernetes/admin.conf,
     /// then in-cluster).
     #[arg(long, value_name = "FILE")]
@@ -32,10 +32,6 @@ pub struct ClusterArgs {
     /// The kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-
-    /// The namespace holding tenant records.
-    #[arg(long, default_value = RECORD_NAMESPACE, value_name = "NS")]
-    pub record_namespace: String,
 
     /// How long one API request may take before it is retried (twice at most for silence,
     /// five times in all for 429/5xx and connection errors).
@@ -47,7 +43,7 @@ pub struct ClusterArgs {
     pub timeout: Option<Duration>,
 }
 
-impl ClusterArgs {
+impl ApiArgs {
     /// The access flags.
     pub fn access(&self) -> Access {
         Access {
@@ -59,5 +55,29 @@ impl ClusterArgs {
     /// The retry policy of `--request-timeout` and `--timeout`, the clock starting now.
     pub fn retry(&self) -> Retry {
         Retry::new(self.request_timeout, self.timeout)
+    }
+}
+
+/// How to reach the cluster and where tenant records live.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub api: ApiArgs,
+
+    /// The namespace holding tenant records.
+    #[arg(long, default_value = RECORD_NAMESPACE, value_name = "NS")]
+    pub record_namespace: String,
+}
+
+impl ClusterArgs {
+    /// The access flags.
+    pub fn access(&self) -> Access {
+        self.api.access()
+    }
+
+    /// The retry policy of `--request-timeout` and `--timeout`, the clock starting now.
+    pub fn retry(&self) -> Retry {
+        self.api.retry()
     }
 }

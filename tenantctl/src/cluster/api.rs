@@ -253,6 +253,24 @@ impl Cluster {
         Ok(self.retry.run(&what, || api.list(&params)).await?.items)
     }
 
+    /// The namespaced objects matching a field selector (`type=…`).
+    pub async fn list_namespaced_by_field<K>(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<K>, Error>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + DeserializeOwned
+            + Clone
+            + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
+        let params = ListParams::default().fields(selector);
+        let what = format!("list {}s in {namespace}", K::kind(&()).to_lowercase());
+        Ok(self.retry.run(&what, || api.list(&params)).await?.items)
+    }
+
     /// Creates a namespaced object (POST): a 409 means it exists already.
     pub async fn create_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<K, Error>
     where

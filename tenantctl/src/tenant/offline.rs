@@ -286,7 +286,7 @@ fn record_manifest(
 /// the cert dir, kubeadm's layout) without contacting anything; `--server` overrides; the CA
 /// falls back to the signing CA.
 fn offline_cluster_entry(args: &CreateArgs, ca: &Certificate) -> Result<ClusterEntry, Error> {
-    let path = args.cluster.kubeconfig.clone().or_else(|| {
+    let path = args.cluster.api.kubeconfig.clone().or_else(|| {
         let p = args.cert_dir.parent()?.join("admin.conf");
         p.is_file().then_some(p)
     });
@@ -305,7 +305,7 @@ fn offline_cluster_entry(args: &CreateArgs, ca: &Certificate) -> Result<ClusterE
         });
     };
     let mut kc = Kubeconfig::from_yaml(&store::read_text(&path)?)?;
-    if let Some(ctx) = &args.cluster.context {
+    if let Some(ctx) = &args.cluster.api.context {
         kc.as_kube_mut().current_context = Some(ctx.clone());
     }
     let current = kc.current()?;
