@@ -10,7 +10,7 @@ mod tenant;
 use clap::{Parser, Subcommand};
 
 pub use docs::{CompletionArgs, ManArgs};
-pub use join::{TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs};
+pub use join::{BootstrapSetupArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs};
 pub use pki::{CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs};
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
@@ -56,6 +56,9 @@ pub enum Command {
     /// Bootstrap tokens for joining nodes (kubeadm-compatible Secrets).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Publish cluster-info and kubeadm's bootstrap RBAC so nodes can join with a token
+    /// (kubeadm init phase bootstrap-token).
+    BootstrapSetup(BootstrapSetupArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

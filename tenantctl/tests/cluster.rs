@@ -2002,3 +2002,115 @@ async fn token_list_and_delete() {
     );
     assert!(err_text.contains("no bootstrap token zzzzzz"), "{err_text}");
 }
+
+/// `bootstrap-setup`: cluster-info and kubeadm's bootstrap RBAC, by server-side apply, with
+/// kubeadm's names and subjects.
+#[tokio::test(start_paused = true)]
+async fn bootstrap_setup_applies_kubeadms_objects() {
+    use tenantctl::join::bootstrap_setup::{apply_online, objects};
+    let pki = Pki::new();
+    let server: kubeconfig::ServerUrl = "https://vip.example.com:6443".parse().unwrap();
+    let ca_pem = pki.ca.certificate().to_pem();
+    let objs = objects(&server, &ca_pem).unwrap();
+    let rbac = "/apis/rbac.authorization.k8s.io/v1";
+    let group = |name: &str| json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": name}]);
+    let node_group = group("system:bootstrappers:kubeadm:default-node-token");
+    let crb = |name: &'static str, role: &'static str, subjects: Value| {
+        apply(
+            format!("{rbac}/clusterrolebindings/{name}{APPLY_QUERY}"),
+            move |b| {
+                assert_eq!(b["roleRef"]["name"], role);
+                assert_eq!(b["roleRef"]["kind"], "ClusterRole");
+                assert_eq!(b["subjects"], subjects);
+            },
+        )
+    };
+    let ca = ca_pem.clone();
+    let admin = vec![
+        apply(
+            format!("/api/v1/namespaces/kube-public/configmaps/cluster-info{APPLY_QUERY}"),
+            move |cm| {
+                let kc = cm["data"]["kubeconfig"].as_str().unwrap();
+                let parsed: kube::config::Kubeconfig = serde_saphyr::from_str(kc).unwrap();
+                assert_eq!(parsed.clusters.len(), 1);
+                assert_eq!(parsed.clusters[0].name, "");
+                let c = parsed.clusters[0].cluster.as_ref().unwrap();
+                assert_eq!(c.server.as_deref(), Some("https://vip.example.com:6443"));
+                let data = B64
+                    .decode(c.certificate_authority_data.as_ref().unwrap())
+                    .unwrap();
+                assert_eq!(String::from_utf8(data).unwrap(), ca);
+                assert!(parsed.contexts.is_empty() && parsed.auth_infos.is_empty());
+            },
+        ),
+        apply(
+            format!(
+                "{rbac}/namespaces/kube-public/roles/kubeadm:bootstrap-signer-clusterinfo{APPLY_QUERY}"
+            ),
+            |r| {
+                assert_eq!(
+                    r["rules"],
+                    json!([{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["cluster-info"], "verbs": ["get"]}])
+                );
+            },
+        ),
+        apply(
+            format!(
+                "{rbac}/namespaces/kube-public/rolebindings/kubeadm:bootstrap-signer-clusterinfo{APPLY_QUERY}"
+            ),
+            |rb| {
+                assert_eq!(rb["roleRef"]["kind"], "Role");
+                assert_eq!(
+                    rb["subjects"],
+                    json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:anonymous"}])
+                );
+            },
+        ),
+        apply(
+            format!("{rbac}/clusterroles/kubeadm:get-nodes{APPLY_QUERY}"),
+            |r| {
+                assert_eq!(
+                    r["rules"],
+                    json!([{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}])
+                );
+            },
+        ),
+        crb("kubeadm:get-nodes", "kubeadm:get-nodes", node_group.clone()),
+        crb(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            node_group.clone(),
+        ),
+        crb(
+            "kubeadm:node-autoapprove-bootstrap",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            node_group,
+        ),
+        crb(
+            "kubeadm:node-autoapprove-certificate-rotation",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            group("system:nodes"),
+        ),
+    ];
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let run = async {
+        let cluster = cluster;
+        let r = apply_online(
+            &cluster,
+            &objs,
+            &server,
+            Format::Json,
+            &mut Output::new(&mut out, &mut err),
+        )
+        .await;
+        drop(cluster);
+        r
+    };
+    let (r, ()) = tokio::join!(run, serve(handle, admin));
+    r.unwrap();
+    let out = Streams::of(out, err);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["applied"].as_array().unwrap().len(), 8);
+}

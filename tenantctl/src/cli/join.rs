@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use kubeconfig::ServerUrl;
 
 use super::{ApiArgs, Format};
 use crate::time::parse_duration_or_zero;
@@ -74,6 +75,22 @@ pub struct TokenDeleteArgs {
     /// Tokens (id.secret) or token ids.
     #[arg(required = true, value_name = "TOKEN|ID")]
     pub tokens: Vec<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub api: ApiArgs,
+}
+
+/// Flags of `bootstrap-setup`.
+#[derive(Debug, Args)]
+pub struct BootstrapSetupArgs {
+    /// The API server URL cluster-info publishes (default: the admin kubeconfig's).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<ServerUrl>,
+
+    /// Output format: what was applied.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
 
     #[command(flatten)]
     #[allow(missing_docs)]
