@@ -10,7 +10,9 @@ mod tenant;
 use clap::{Parser, Subcommand};
 
 pub use docs::{CompletionArgs, ManArgs};
-pub use join::{BootstrapSetupArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs};
+pub use join::{
+    BootstrapSetupArgs, JoinArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs,
+};
 pub use pki::{CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs};
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
@@ -59,6 +61,9 @@ pub enum Command {
     /// Publish cluster-info and kubeadm's bootstrap RBAC so nodes can join with a token
     /// (kubeadm init phase bootstrap-token).
     BootstrapSetup(BootstrapSetupArgs),
+    /// Join this node to a cluster with a bootstrap token: discovery, then
+    /// bootstrap-kubelet.conf on the endpoint given and ca.crt (kubeadm join, worker).
+    Join(JoinArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

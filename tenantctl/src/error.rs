@@ -162,6 +162,12 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// Token discovery of the cluster failed (`join`).
+    #[error("discovery: {message}")]
+    Discovery {
+        /// What failed.
+        message: String,
+    },
     /// A manifest could not be serialized.
     #[error("cannot serialize a manifest: {message}")]
     Manifest {

@@ -47,6 +47,7 @@ pub fn run_with(cli: Cli, out: &mut Output<'_>) -> Result<(), Error> {
         Command::Token(TokenCommand::List(args)) => join::token::list(&args, out),
         Command::Token(TokenCommand::Delete(args)) => join::token::delete(&args, out),
         Command::BootstrapSetup(args) => join::bootstrap_setup::run(&args, out),
+        Command::Join(args) => join::node::run(&args, out),
         Command::Completion(args) => docs::completion(&args, out),
         Command::Man(args) => docs::man(&args, out),
     }

@@ -1,12 +1,12 @@
 //! Flags of `tenantctl token …` (and, later, `bootstrap-setup` and `join`).
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Subcommand};
 use kubeconfig::ServerUrl;
 
 use super::{ApiArgs, Format};
-use crate::time::parse_duration_or_zero;
+use crate::time::{parse_duration, parse_duration_or_zero};
 
 /// `tenantctl token …`: bootstrap tokens, as `kubeadm token` manages them.
 #[derive(Debug, Subcommand)]
@@ -95,4 +95,50 @@ pub struct BootstrapSetupArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub api: ApiArgs,
+}
+
+/// Flags of `join` (a worker node).
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The API server to join through: HOST[:PORT] (6443) or https://HOST:PORT — an HA VIP or
+    /// load balancer is what bootstrap-kubelet.conf then uses.
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoint: String,
+
+    /// The bootstrap token (tenantctl token create, or kubeadm token create).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+
+    /// The CA's public-key hash, sha256:<hex> (tenantctl pki ca-hash); repeatable, any matches.
+    #[arg(long = "discovery-token-ca-cert-hash", value_name = "sha256:HEX")]
+    pub ca_cert_hashes: Vec<String>,
+
+    /// Trust the CA on the token alone (no hash pin).
+    #[arg(long)]
+    pub discovery_token_unsafe_skip_ca_verification: bool,
+
+    /// Write the server cluster-info names into bootstrap-kubelet.conf, as kubeadm does,
+    /// instead of ENDPOINT.
+    #[arg(long)]
+    pub use_cluster_info_server: bool,
+
+    /// Where bootstrap-kubelet.conf goes.
+    #[arg(long, default_value = "/etc/kubernetes", value_name = "DIR")]
+    pub kubeconfig_dir: PathBuf,
+
+    /// Where ca.crt goes.
+    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
+    pub cert_dir: PathBuf,
+
+    /// How long one request to ENDPOINT may take.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
+
+    /// Give up the whole command after DURATION.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// Output format: what was written.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
 }

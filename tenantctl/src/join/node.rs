@@ -1,0 +1,166 @@
+//! `tenantctl join ENDPOINT --token T --discovery-token-ca-cert-hash H`: token discovery, then
+//! `bootstrap-kubelet.conf` and `ca.crt` for the kubelet's TLS bootstrap.
+//!
+//! kubeadm's long-standing HA flaw is fixed here: kubeadm writes the server that `cluster-info`
+//! names (whatever address `init` wrote), so a join through an HA VIP or load balancer ends up
+//! talking to one control-plane node; tenantctl writes the ENDPOINT the user gave.
+//! `--use-cluster-info-server` restores kubeadm's behaviour.
+
+use std::path::PathBuf;
+
+use kubeconfig::{ClusterEntry, Kubeconfig, Secret, ServerUrl};
+use pki_core::Certificate;
+use serde::Serialize;
+
+use super::{
+    discovery::{self, Pin},
+    token,
+};
+use crate::{
+    cli::JoinArgs,
+    cluster::{self, Retry},
+    error::Error,
+    fs::{self, Pending},
+    output::{Output, progress, say},
+};
+
+/// kubeadm's user name in the bootstrap kubeconfig (`TokenUser`).
+pub const TOKEN_USER: &str = "tls-bootstrap-token-user";
+/// kubeadm's file name for it.
+pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
+
+/// What `join -o json|yaml` prints.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Joined {
+    server: String,
+    cluster_info_server: String,
+    ca_cert_hash: String,
+    files: Vec<String>,
+}
+
+/// The endpoint as an API server URL: `HOST`, `HOST:PORT` (6443 by default) or `https://…`.
+pub fn endpoint_url(endpoint: &str) -> Result<ServerUrl, Error> {
+    if endpoint.starts_with("https://") {
+        return Ok(endpoint.parse()?);
+    }
+    let e: pki_core::Endpoint = endpoint.parse().map_err(|_| Error::Usage {
+        flag: "ENDPOINT",
+        message: format!("{endpoint:?} is not HOST, HOST:PORT or https://HOST:PORT"),
+    })?;
+    Ok(ServerUrl::from_host_port(
+        &e.host.to_string(),
+        e.port.unwrap_or(6443),
+    )?)
+}
+
+/// `tenantctl join` (worker).
+pub fn run(args: &JoinArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    let (id, secret) = token::parse(&args.token).map_err(|_| Error::Usage {
+        flag: "--token",
+        message: "a bootstrap token has the form [a-z0-9]{6}.[a-z0-9]{16}".into(),
+    })?;
+    let pin = match (
+        args.discovery_token_unsafe_skip_ca_verification,
+        args.ca_cert_hashes.is_empty(),
+    ) {
+        (true, _) => {
+            out.warning("--discovery-token-unsafe-skip-ca-verification: the cluster CA is trusted on the token alone; anyone who knows the token can impersonate the cluster");
+            Pin::Unsafe
+        }
+        (false, true) => {
+            return Err(Error::Usage {
+                flag: "--discovery-token-ca-cert-hash",
+                message: "pass the CA's hash (`tenantctl pki ca-hash` on a control-plane node), or --discovery-token-unsafe-skip-ca-verification".into(),
+            });
+        }
+        (false, false) => Pin::Hashes(args.ca_cert_hashes.clone()),
+    };
+    let endpoint = endpoint_url(&args.endpoint)?;
+    let retry = Retry::new(args.request_timeout, args.timeout);
+    let found = cluster::block_on(discovery::discover(&endpoint, &id, &secret, &pin, &retry))?;
+    let ca = Certificate::from_pem(&found.ca_pem)?;
+    progress!(
+        out,
+        "[discovery] cluster-info from {} is signed by token {id} and its CA {} is pinned",
+        endpoint.as_str(),
+        ca.discovery_hash()?
+    );
+    let server: ServerUrl = if args.use_cluster_info_server {
+        found.cluster_info_server.parse()?
+    } else {
+        if found.cluster_info_server.trim_end_matches('/') != endpoint.as_str() {
+            out.note(format_args!(
+                "cluster-info names {} but {} was given: bootstrap-kubelet.conf uses {} (kubeadm would use cluster-info's; --use-cluster-info-server does too)",
+                found.cluster_info_server,
+                endpoint.as_str(),
+                endpoint.as_str()
+            ));
+        }
+        endpoint.clone()
+    };
+    let entry = ClusterEntry {
+        name: "kubernetes".into(),
+        server: server.clone(),
+        ca_pem: found.ca_pem.clone(),
+    };
+    let kubeconfig =
+        Kubeconfig::with_token(&entry, TOKEN_USER, Secret::new(args.token.clone()), None)?;
+    let kc_yaml = kubeconfig.to_yaml()?;
+    let files = write(args, kc_yaml.as_bytes(), &found.ca_pem, out)?;
+    let joined = Joined {
+        server: server.as_str().to_owned(),
+        cluster_info_server: found.cluster_info_server.clone(),
+        ca_cert_hash: ca.discovery_hash()?,
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+    };
+    out.document(args.output, &joined, |out, j| {
+        for f in &j.files {
+            say!(out, "wrote {f}");
+        }
+        say!(
+            out,
+            "the kubelet can bootstrap against {} with --bootstrap-kubeconfig={}",
+            j.server,
+            args.kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG).display()
+        );
+        Ok(())
+    })
+}
+
+/// `ca.crt` (kept when it is already this CA; another CA is refused) and the bootstrap
+/// kubeconfig (never replaced), as one journaled batch under the lock on the PKI directory.
+fn write(
+    args: &JoinArgs,
+    kubeconfig: &[u8],
+    ca_pem: &str,
+    out: &mut Output<'_>,
+) -> Result<Vec<PathBuf>, Error> {
+    let kc_path = args.kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG);
+    if kc_path.exists() {
+        return Err(Error::Exists { path: kc_path });
+    }
+    fs::create_dirs(&args.cert_dir)?;
+    let _lock = fs::lock_dir(&args.cert_dir, std::time::Duration::ZERO)?;
+    for line in fs::recover(&args.cert_dir, &[&args.cert_dir, &args.kubeconfig_dir])?.lines {
+        out.warning(line);
+    }
+    let ca_path = args.cert_dir.join("ca.crt");
+    let mut pending = Vec::new();
+    match std::fs::read_to_string(&ca_path) {
+        Ok(existing) if existing == ca_pem => {
+            progress!(out, "{} is already this CA: kept", ca_path.display());
+        }
+        Ok(_) => {
+            return Err(Error::Inconsistent {
+                dir: args.cert_dir.clone(),
+                problems: vec![
+                    "ca.crt is another CA than the cluster's: this node belongs to another cluster, or remove it".into(),
+                ],
+            });
+        }
+        Err(_) => pending.push(Pending::new(ca_path, ca_pem.as_bytes(), false)),
+    }
+    pending.push(Pending::new(kc_path, kubeconfig, true));
+    fs::write_batch(&args.cert_dir, &pending)
+}
