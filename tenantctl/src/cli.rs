@@ -13,7 +13,9 @@ pub use docs::{CompletionArgs, ManArgs};
 pub use join::{
     BootstrapSetupArgs, JoinArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs,
 };
-pub use pki::{CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs};
+pub use pki::{
+    CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs, UploadCertsArgs,
+};
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
     AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind,

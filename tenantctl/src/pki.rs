@@ -12,5 +12,6 @@ mod kubeconfigs;
 pub mod renew;
 pub mod settings;
 pub mod store;
+pub mod upload_certs;
 
 pub use check::{CheckItem, CheckReport, check_report_for, prometheus};

@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 use clap::{Args, Subcommand};
 use pki_core::{Cidr, Endpoint, KeyAlgorithm, San};
 
-use super::{EXIT_CODES, Format};
+use super::{ApiArgs, EXIT_CODES, Format};
 use crate::time::{parse_duration, parse_duration_or_zero};
 
 const INIT_HELP: &str = "\
@@ -54,6 +54,9 @@ pub enum PkiCommand {
     /// Write a key and a CSR for every leaf and control-plane kubeconfig, for an external CA
     /// (kubeadm `certs generate-csr`).
     Csr(Box<CsrArgs>),
+    /// Upload the CAs and service-account keys, encrypted with a certificate key, for another
+    /// control-plane node to join (kubeadm init phase upload-certs); prints the key.
+    UploadCerts(Box<UploadCertsArgs>),
 }
 
 /// Flags of `pki check`.
@@ -237,4 +240,29 @@ impl PkiArgs {
             || self.service_cidr.is_some()
             || self.service_dns_domain.is_some()
     }
+}
+
+/// Flags of `pki upload-certs`.
+#[derive(Debug, Args)]
+pub struct UploadCertsArgs {
+    /// The key to encrypt with: 64 hex digits (default: a new one, printed).
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "TENANTCTL_CERTIFICATE_KEY",
+        hide_env_values = true
+    )]
+    pub certificate_key: Option<String>,
+
+    /// Where the CAs and sa.key are [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// Output format (table: the certificate key alone).
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub api: ApiArgs,
 }
