@@ -65,7 +65,7 @@ pub enum Command {
     BootstrapSetup(BootstrapSetupArgs),
     /// Join this node to a cluster with a bootstrap token: discovery, then
     /// bootstrap-kubelet.conf on the endpoint given and ca.crt (kubeadm join, worker).
-    Join(JoinArgs),
+    Join(Box<JoinArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

@@ -57,6 +57,17 @@ fn read(dir: &Path, rel: &str) -> String {
 /// Serves `cluster-info` with `data` over TLS with `dir`'s apiserver certificate, for at most
 /// `life`; returns the port.
 fn serve(dir: &Path, data: BTreeMap<String, String>, life: Duration) -> u16 {
+    serve_with(dir, data, None, life)
+}
+
+/// [`serve`], plus `kube-system/secrets/kubeadm-certs` (`certs`, a Secret's JSON) for clients
+/// presenting the bootstrap token.
+fn serve_with(
+    dir: &Path,
+    data: BTreeMap<String, String>,
+    kubeadm_certs: Option<String>,
+    life: Duration,
+) -> u16 {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(read(dir, "pki/apiserver.crt").as_bytes())
             .map(Result::unwrap)
@@ -97,16 +108,25 @@ fn serve(dir: &Path, data: BTreeMap<String, String>, life: Duration) -> u16 {
                     Ok(n) => request.extend_from_slice(&buf[..n]),
                 }
             }
-            let head = String::from_utf8_lossy(&request);
-            let response = if head
-                .starts_with("GET /api/v1/namespaces/kube-public/configmaps/cluster-info")
-            {
+            let head = String::from_utf8_lossy(&request).to_ascii_lowercase();
+            let ok = |body: &str| {
                 format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 )
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into()
+            };
+            let certs_route = head
+                .starts_with("get /api/v1/namespaces/kube-system/secrets/kubeadm-certs")
+                && head.contains(&format!("authorization: bearer {TOKEN}"));
+            let response = match &kubeadm_certs {
+                _ if head
+                    .starts_with("get /api/v1/namespaces/kube-public/configmaps/cluster-info") =>
+                {
+                    ok(&body)
+                }
+                Some(certs) if certs_route => ok(certs),
+                _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .into(),
             };
             let _ = tls.write_all(response.as_bytes());
             let _ = tls.flush();
@@ -356,4 +376,91 @@ fn join_refuses_what_it_cannot_trust_and_writes_nothing() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(std::fs::read_dir(node.path()).unwrap().count(), 0);
+}
+
+/// A second control-plane node: kubeadm-certs downloaded with the bootstrap token and the
+/// certificate key, the CAs and SA keys identical to the first node's, its own serving
+/// certificate signed by that CA, admin.conf on the endpoint.
+#[test]
+fn control_plane_join_downloads_the_cas_and_makes_this_nodes_pki() {
+    use tenantctl::pki::upload_certs::{decode_key, new_certificate_key, secret_data};
+    let cp = tempfile::tempdir().unwrap();
+    pki(cp.path());
+    let hash = ca_hash(cp.path());
+    let hex = new_certificate_key().unwrap();
+    let key = decode_key(&hex).unwrap();
+    let data = secret_data(&cp.path().join("pki"), false, &key).unwrap();
+    let certs = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "kubeadm-certs", "namespace": "kube-system"},
+        "data": data,
+    })
+    .to_string();
+    let port = serve_with(
+        cp.path(),
+        cluster_info(cp.path(), "https://10.0.0.10:6443"),
+        Some(certs),
+        Duration::from_secs(30),
+    );
+    let node = tempfile::tempdir().unwrap();
+    let join_cp = |key: &str| {
+        join(
+            node.path(),
+            port,
+            &[
+                "--discovery-token-ca-cert-hash",
+                &hash,
+                "--control-plane",
+                "--certificate-key",
+                key,
+                "--node-name",
+                "cp2",
+                "--apiserver-advertise-address",
+                "10.0.0.11",
+                "--encryption-algorithm",
+                "ECDSA-P256",
+            ],
+        )
+    };
+    // The wrong key opens nothing and writes nothing.
+    let wrong = join_cp(&new_certificate_key().unwrap());
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stderr));
+    assert!(
+        text(&wrong.stderr).contains("does not open it"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    assert_eq!(std::fs::read_dir(node.path()).unwrap().count(), 0);
+
+    let out = join_cp(&hex);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "front-proxy-ca.key",
+        "sa.key",
+        "sa.pub",
+        "etcd/ca.key",
+    ] {
+        assert_eq!(
+            read(node.path(), &format!("pki/{f}")),
+            read(cp.path(), &format!("pki/{f}")),
+            "{f}"
+        );
+    }
+    let ca = pki_core::Certificate::from_pem(&read(node.path(), "pki/ca.crt")).unwrap();
+    let api = pki_core::Certificate::from_pem(&read(node.path(), "pki/apiserver.crt")).unwrap();
+    api.verify_signed_by(&ca).unwrap();
+    assert!(api.covers(&pki_core::San::Dns("cp2".into())));
+    assert!(api.covers(&"10.0.0.11".parse().unwrap()));
+    assert_ne!(
+        read(node.path(), "pki/apiserver.key"),
+        read(cp.path(), "pki/apiserver.key"),
+        "its own serving key"
+    );
+    let admin = kubeconfig::Kubeconfig::from_yaml(&read(node.path(), "admin.conf")).unwrap();
+    assert_eq!(
+        admin.current().unwrap().server,
+        format!("https://127.0.0.1:{port}")
+    );
 }

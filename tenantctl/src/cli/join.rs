@@ -1,11 +1,11 @@
 //! Flags of `tenantctl token …` (and, later, `bootstrap-setup` and `join`).
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use kubeconfig::ServerUrl;
 
-use super::{ApiArgs, Format};
+use super::{ApiArgs, Format, PkiArgs};
 use crate::time::{parse_duration, parse_duration_or_zero};
 
 /// `tenantctl token …`: bootstrap tokens, as `kubeadm token` manages them.
@@ -122,13 +122,24 @@ pub struct JoinArgs {
     #[arg(long)]
     pub use_cluster_info_server: bool,
 
-    /// Where bootstrap-kubelet.conf goes.
-    #[arg(long, default_value = "/etc/kubernetes", value_name = "DIR")]
-    pub kubeconfig_dir: PathBuf,
+    /// Join as a control-plane node: download the CAs and service-account keys from
+    /// kubeadm-certs (pki upload-certs) and make this node's PKI and kubeconfigs (pki init's
+    /// flags: --node-name, --apiserver-advertise-address, …; admin.conf on ENDPOINT).
+    #[arg(long)]
+    pub control_plane: bool,
 
-    /// Where ca.crt goes.
-    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
-    pub cert_dir: PathBuf,
+    /// With --control-plane: the key kubeadm-certs was encrypted with.
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "TENANTCTL_CERTIFICATE_KEY",
+        hide_env_values = true
+    )]
+    pub certificate_key: Option<String>,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
 
     /// How long one request to ENDPOINT may take.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]

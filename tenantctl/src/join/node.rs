@@ -16,6 +16,10 @@ use super::{
     discovery::{self, Pin},
     token,
 };
+use crate::pki::{
+    store::{DEFAULT_CERT_DIR, DEFAULT_KUBECONFIG_DIR},
+    upload_certs,
+};
 use crate::{
     cli::JoinArgs,
     cluster::{self, Retry},
@@ -86,6 +90,9 @@ pub fn run(args: &JoinArgs, out: &mut Output<'_>) -> Result<(), Error> {
         endpoint.as_str(),
         ca.discovery_hash()?
     );
+    if args.control_plane {
+        return control_plane(args, &endpoint, &found, out);
+    }
     let server: ServerUrl = if args.use_cluster_info_server {
         found.cluster_info_server.parse()?
     } else {
@@ -122,7 +129,7 @@ pub fn run(args: &JoinArgs, out: &mut Output<'_>) -> Result<(), Error> {
             out,
             "the kubelet can bootstrap against {} with --bootstrap-kubeconfig={}",
             j.server,
-            args.kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG).display()
+            kubeconfig_dir(args).join(BOOTSTRAP_KUBECONFIG).display()
         );
         Ok(())
     })
@@ -136,16 +143,17 @@ fn write(
     ca_pem: &str,
     out: &mut Output<'_>,
 ) -> Result<Vec<PathBuf>, Error> {
-    let kc_path = args.kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG);
+    let (cert_dir, kubeconfig_dir) = (cert_dir(args), kubeconfig_dir(args));
+    let kc_path = kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG);
     if kc_path.exists() {
         return Err(Error::Exists { path: kc_path });
     }
-    fs::create_dirs(&args.cert_dir)?;
-    let _lock = fs::lock_dir(&args.cert_dir, std::time::Duration::ZERO)?;
-    for line in fs::recover(&args.cert_dir, &[&args.cert_dir, &args.kubeconfig_dir])?.lines {
+    fs::create_dirs(&cert_dir)?;
+    let _lock = fs::lock_dir(&cert_dir, args.pki.lock_timeout)?;
+    for line in fs::recover(&cert_dir, &[&cert_dir, &kubeconfig_dir])?.lines {
         out.warning(line);
     }
-    let ca_path = args.cert_dir.join("ca.crt");
+    let ca_path = cert_dir.join("ca.crt");
     let mut pending = Vec::new();
     match std::fs::read_to_string(&ca_path) {
         Ok(existing) if existing == ca_pem => {
@@ -153,7 +161,7 @@ fn write(
         }
         Ok(_) => {
             return Err(Error::Inconsistent {
-                dir: args.cert_dir.clone(),
+                dir: cert_dir,
                 problems: vec![
                     "ca.crt is another CA than the cluster's: this node belongs to another cluster, or remove it".into(),
                 ],
@@ -162,5 +170,131 @@ fn write(
         Err(_) => pending.push(Pending::new(ca_path, ca_pem.as_bytes(), false)),
     }
     pending.push(Pending::new(kc_path, kubeconfig, true));
-    fs::write_batch(&args.cert_dir, &pending)
+    fs::write_batch(&cert_dir, &pending)
+}
+
+fn cert_dir(args: &JoinArgs) -> PathBuf {
+    args.pki
+        .cert_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CERT_DIR.into())
+}
+
+fn kubeconfig_dir(args: &JoinArgs) -> PathBuf {
+    args.pki
+        .kubeconfig_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KUBECONFIG_DIR.into())
+}
+
+/// `join --control-plane`: the CAs and service-account keys from kubeadm-certs (fetched with
+/// the bootstrap token over TLS verified by the pinned CA), then this node's `pki init` — its
+/// own serving certificates and kubeconfigs, admin.conf on ENDPOINT.
+fn control_plane(
+    args: &JoinArgs,
+    endpoint: &ServerUrl,
+    found: &discovery::Discovered,
+    out: &mut Output<'_>,
+) -> Result<(), Error> {
+    let hex = args
+        .certificate_key
+        .as_deref()
+        .ok_or_else(|| Error::Usage {
+            flag: "--certificate-key",
+            message: "--control-plane needs the key printed by `tenantctl pki upload-certs`".into(),
+        })?;
+    let key = upload_certs::decode_key(hex)?;
+    let retry = Retry::new(args.request_timeout, args.timeout);
+    let secret = cluster::block_on(fetch_certs(endpoint, &found.ca_pem, &args.token, &retry))?;
+    let external = !secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key("etcd-ca.crt"));
+    let files = upload_certs::open_secret(&secret, external, &key)?;
+    let ca = Certificate::from_pem(&String::from_utf8_lossy(&files["ca.crt"]))?;
+    if Certificate::from_pem(&found.ca_pem)?.der() != ca.der() {
+        return Err(Error::Discovery {
+            message: "kubeadm-certs holds another CA than the one discovery pinned".into(),
+        });
+    }
+    let cert_dir = cert_dir(args);
+    {
+        fs::create_dirs(&cert_dir)?;
+        let _lock = fs::lock_dir(&cert_dir, args.pki.lock_timeout)?;
+        for line in fs::recover(&cert_dir, &[&cert_dir, &cert_dir.join("etcd")])?.lines {
+            out.warning(line);
+        }
+        let mut pending = Vec::new();
+        for (name, rel) in upload_certs::entries(external) {
+            let contents = &files[name];
+            if contents.is_empty() {
+                continue;
+            }
+            let path = cert_dir.join(rel);
+            match std::fs::read(&path) {
+                Ok(existing) if existing == **contents => continue,
+                Ok(_) => {
+                    return Err(Error::Inconsistent {
+                        dir: cert_dir.clone(),
+                        problems: vec![format!(
+                            "{rel} differs from the cluster's: this node has another PKI; remove it to join"
+                        )],
+                    });
+                }
+                Err(_) => pending.push(Pending::new(
+                    path,
+                    contents,
+                    !rel.ends_with(".crt") && !rel.ends_with(".pub"),
+                )),
+            }
+        }
+        let written = fs::write_batch(&cert_dir, &pending)?;
+        progress!(
+            out,
+            "[download-certs] {} files from secret/kubeadm-certs written to {}",
+            written.len(),
+            cert_dir.display()
+        );
+    }
+    // This node's own PKI and kubeconfigs; the CAs just written are reused.
+    let mut pki = args.pki.clone();
+    pki.cert_dir = Some(cert_dir);
+    if pki.control_plane_endpoint.is_none() {
+        pki.control_plane_endpoint = Some(
+            format!("{}:{}", endpoint.host(), endpoint.port().unwrap_or(443))
+                .parse::<pki_core::Endpoint>()?,
+        );
+    }
+    crate::pki::init::run(
+        &crate::cli::InitArgs {
+            pki,
+            dry_run: false,
+            output: args.output,
+        },
+        out,
+    )
+}
+
+async fn fetch_certs(
+    endpoint: &ServerUrl,
+    ca_pem: &str,
+    token: &str,
+    retry: &Retry,
+) -> Result<k8s_openapi::api::core::v1::Secret, Error> {
+    let url: http::Uri = endpoint.as_str().parse().map_err(|e| Error::Discovery {
+        message: format!("{} is not a URL: {e}", endpoint.as_str()),
+    })?;
+    let mut config = kube::Config::new(url);
+    config.root_cert = Some(vec![Certificate::from_pem(ca_pem)?.der().to_vec()]);
+    config.auth_info.token = Some(secrecy::SecretString::from(token.to_owned()));
+    let client = cluster::connect(&config)?;
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client, "kube-system");
+    let what = "get secret/kubeadm-certs in kube-system";
+    match retry.run(what, || api.get_opt(upload_certs::SECRET)).await? {
+        Some(s) => Ok(s),
+        None => Err(Error::Discovery {
+            message: "secret/kubeadm-certs is not in kube-system: it is removed 2 hours after upload; run `tenantctl pki upload-certs` (or `kubeadm init phase upload-certs --upload-certs`) again".into(),
+        }),
+    }
 }
