@@ -17,7 +17,16 @@ use std::{
 
 use kubeconfig::{Kubeconfig, ServerUrl};
 use pki_core::{Certificate, Cidr, Csr, Endpoint, KeyAlgorithm, PrivateKey, San, https_url};
-use tenantctl::pki::kubeadm_config::{self, EtcdConfig, KubeadmConfig, KubeadmConfigError};
+use tenantctl::{
+    join::{
+        discovery::{Pin, verify_cluster_info},
+        jws,
+    },
+    pki::{
+        kubeadm_config::{self, EtcdConfig, KubeadmConfig, KubeadmConfigError},
+        upload_certs,
+    },
+};
 
 /// The fuzz input as text, or `None` when it is not UTF-8 (every text parser here takes `&str`).
 pub fn text(data: &[u8]) -> Option<&str> {
@@ -545,5 +554,69 @@ fn check_kubeadm_values(config: &KubeadmConfig) {
     assert_ne!(config.bind_port, Some(0), "bindPort 0 is kubeadm's unset");
     if let Some(ip) = config.advertise_address {
         assert!(!ip.is_unspecified(), "advertiseAddress {ip} is unspecified");
+    }
+}
+
+/// `cluster_info`: what token discovery parses from the network — the `cluster-info`
+/// ConfigMap's data (a JSON map; any other input is taken as the kubeconfig and signed, so the
+/// kubeconfig parser is reached). Never a panic; an accepted cluster-info has its kubeconfig
+/// signed by the token, a CA that parses, is accepted again when pinned to that CA's hash and
+/// refused when pinned to another hash or checked with another secret.
+pub fn cluster_info(data: &[u8]) {
+    let (id, secret) = ("abcdef", "0123456789abcdef");
+    let map: std::collections::BTreeMap<String, String> = match serde_json::from_slice(data) {
+        Ok(map) => map,
+        Err(_) => {
+            let Some(text) = text(data) else { return };
+            [
+                ("kubeconfig".to_owned(), text.to_owned()),
+                (
+                    format!("jws-kubeconfig-{id}"),
+                    jws::detached_signature(text, id, secret),
+                ),
+            ]
+            .into()
+        }
+    };
+    let Ok((found, kubeconfig)) = verify_cluster_info(&map, id, secret, &Pin::Unsafe) else {
+        return;
+    };
+    assert_eq!(map.get("kubeconfig"), Some(&kubeconfig));
+    assert!(jws::is_valid(
+        &map[&format!("jws-kubeconfig-{id}")],
+        &kubeconfig,
+        id,
+        secret
+    ));
+    let ca = Certificate::from_pem(&found.ca_pem).expect("an accepted CA parses again");
+    let hash = ca.discovery_hash().expect("an accepted CA has a hash");
+    assert!(
+        verify_cluster_info(&map, id, secret, &Pin::Hashes(vec![hash])).is_ok(),
+        "pinned to its own hash"
+    );
+    let other = format!("sha256:{}", "0".repeat(64));
+    assert!(verify_cluster_info(&map, id, secret, &Pin::Hashes(vec![other])).is_err());
+    assert!(verify_cluster_info(&map, id, "ffffffffffffffff", &Pin::Unsafe).is_err());
+}
+
+/// `kubeadm_certs`: a `kubeadm-certs` entry as the network gives it. Arbitrary bytes never
+/// open (nor panic); arbitrary bytes sealed open again, only with their key; a Secret of such
+/// entries opens entry by entry to what each decrypts to, or not at all.
+pub fn kubeadm_certs(data: &[u8]) {
+    let key = [7u8; 32];
+    let _ = upload_certs::decrypt(data, &key);
+    let sealed = upload_certs::encrypt(data, &key).expect("sealing works");
+    assert_eq!(&*upload_certs::decrypt(&sealed, &key).expect("opens"), data);
+    assert!(upload_certs::decrypt(&sealed, &[8u8; 32]).is_err());
+    for external in [false, true] {
+        let map: std::collections::BTreeMap<String, Vec<u8>> = upload_certs::entries(external)
+            .iter()
+            .map(|(name, _)| ((*name).to_owned(), data.to_vec()))
+            .collect();
+        if let Ok(opened) = upload_certs::open_data(&map, external, &key) {
+            for value in opened.values() {
+                assert!(value.is_empty() == data.is_empty());
+            }
+        }
     }
 }

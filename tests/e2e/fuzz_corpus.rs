@@ -79,7 +79,9 @@ replay_targets!(
     csr,
     kubeconfig_yaml,
     san,
-    kubeadm_config
+    kubeadm_config,
+    cluster_info,
+    kubeadm_certs
 );
 
 #[test]

@@ -171,7 +171,21 @@ pub fn open_secret(
     external_etcd: bool,
     key: &[u8; 32],
 ) -> Result<BTreeMap<&'static str, Zeroizing<Vec<u8>>>, Error> {
-    let data = secret.data.clone().unwrap_or_default();
+    let data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    open_data(&data, external_etcd, key)
+}
+
+/// [`open_secret`] on the Secret's data: what the network gave, entry by entry.
+pub fn open_data(
+    data: &BTreeMap<String, Vec<u8>>,
+    external_etcd: bool,
+    key: &[u8; 32],
+) -> Result<BTreeMap<&'static str, Zeroizing<Vec<u8>>>, Error> {
     let mut out = BTreeMap::new();
     for (name, _) in entries(external_etcd) {
         let value = data.get(*name).ok_or_else(|| Error::Inconsistent {
@@ -180,10 +194,10 @@ pub fn open_secret(
                 "the {SECRET} Secret has no {name} entry; upload the certificates again (tenantctl pki upload-certs)"
             )],
         })?;
-        let plain = if value.0.is_empty() {
+        let plain = if value.is_empty() {
             Zeroizing::new(Vec::new())
         } else {
-            decrypt(&value.0, key)?
+            decrypt(value, key)?
         };
         out.insert(*name, plain);
     }
