@@ -1917,6 +1917,7 @@ async fn token_create_posts_kubeadms_secret() {
         let r = create_online(
             &cluster,
             &token,
+            None,
             Format::Table,
             &mut Output::new(&mut out, &mut err),
         )

@@ -48,6 +48,16 @@ pub struct TokenCreateArgs {
     )]
     pub groups: Vec<String>,
 
+    /// Print the whole `tenantctl join ENDPOINT --token … --discovery-token-ca-cert-hash …`
+    /// line instead of the token alone.
+    #[arg(long)]
+    pub print_join_command: bool,
+
+    /// With --print-join-command: the endpoint nodes join through (an HA VIP or load
+    /// balancer); default: the admin kubeconfig's server.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<ServerUrl>,
+
     /// Output format (table: the token alone, as kubeadm prints it).
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: Format,

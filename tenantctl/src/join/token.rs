@@ -16,6 +16,8 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
+use kubeconfig::ServerUrl;
+use pki_core::Certificate;
 use serde::Serialize;
 
 use crate::{
@@ -272,6 +274,8 @@ struct Listed {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: Option<String>,
     groups: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    join_command: Option<String>,
 }
 
 impl From<&BootstrapToken> for Listed {
@@ -282,11 +286,13 @@ impl From<&BootstrapToken> for Listed {
             usages: t.usages.clone(),
             description: t.description.clone(),
             groups: t.groups.clone(),
+            join_command: None,
         }
     }
 }
 
-/// `tenantctl token create`: prints the token alone on stdout, like kubeadm.
+/// `tenantctl token create`: prints the token alone on stdout, like kubeadm, or with
+/// `--print-join-command` the whole join line.
 pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
     let now = SystemTime::now();
     let ttl = (!args.ttl.is_zero()).then_some(args.ttl);
@@ -298,15 +304,60 @@ pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error>
         now,
     )?;
     cluster::block_on(async {
-        let cluster = connect(args.api.clone()).await?;
-        create_online(&cluster, &token, args.output, out).await
+        let resolved = args.api.access().resolve().await?;
+        let join = if args.print_join_command {
+            let server = match &args.server {
+                Some(s) => s.clone(),
+                None => resolved
+                    .config
+                    .cluster_url
+                    .to_string()
+                    .trim_end_matches('/')
+                    .parse()?,
+            };
+            let ca = resolved
+                .config
+                .root_cert
+                .as_ref()
+                .and_then(|ders| ders.first())
+                .ok_or_else(|| Error::Usage {
+                    flag: "--print-join-command",
+                    message: "the admin kubeconfig embeds no cluster CA to take the hash from"
+                        .into(),
+                })?;
+            Some(join_command(
+                &server,
+                &token,
+                &Certificate::from_der(ca)?.discovery_hash()?,
+            ))
+        } else {
+            None
+        };
+        let client = cluster::connect(&resolved.config)?;
+        let cluster = Cluster::new(client, cluster::RECORD_NAMESPACE).with_retry(args.api.retry());
+        create_online(&cluster, &token, join, args.output, out).await
     })
 }
 
-/// The create flow on any client: one POST of the Secret (a 409 is an id collision).
+/// `tenantctl join HOST:PORT --token T --discovery-token-ca-cert-hash H`.
+pub fn join_command(server: &ServerUrl, token: &BootstrapToken, ca_hash: &str) -> String {
+    let host = match server.host().parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => format!("[{v6}]"),
+        Err(_) => server.host().to_owned(),
+    };
+    format!(
+        "tenantctl join {host}:{} --token {} --discovery-token-ca-cert-hash {ca_hash}",
+        server.port().unwrap_or(443),
+        token.token()
+    )
+}
+
+/// The create flow on any client: one POST of the Secret (a 409 is an id collision). The
+/// result is the token, or `join` (the join line) when given.
 pub async fn create_online(
     cluster: &Cluster,
     token: &BootstrapToken,
+    join: Option<String>,
     format: Format,
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
@@ -323,8 +374,10 @@ pub async fn create_online(
             .map(|t| format!(", expires {}", rfc3339(t)))
             .unwrap_or_else(|| ", never expires".into())
     );
-    out.document(format, &Listed::from(token), |out, t| {
-        say!(out, "{}", t.token);
+    let mut listed = Listed::from(token);
+    listed.join_command = join;
+    out.document(format, &listed, |out, t| {
+        say!(out, "{}", t.join_command.as_deref().unwrap_or(&t.token));
         Ok(())
     })
 }
@@ -528,6 +581,30 @@ mod tests {
             );
         }
         assert!(BootstrapToken::generate(None, None, &["sign".into()], &[], now()).is_err());
+    }
+
+    /// The join line names the endpoint as `join` takes it back (IPv6 in brackets).
+    #[test]
+    fn the_join_command_round_trips_through_join() {
+        let t = BootstrapToken::generate(None, None, &[], &[], now()).unwrap();
+        for (server, endpoint) in [
+            ("https://vip.example.com:6443", "vip.example.com:6443"),
+            ("https://10.0.0.10:443", "10.0.0.10:443"),
+            ("https://[fd00::10]:6443", "[fd00::10]:6443"),
+        ] {
+            let line = join_command(&server.parse().unwrap(), &t, "sha256:ab");
+            assert_eq!(
+                line,
+                format!(
+                    "tenantctl join {endpoint} --token {} --discovery-token-ca-cert-hash sha256:ab",
+                    t.token()
+                )
+            );
+            assert_eq!(
+                crate::join::node::endpoint_url(endpoint).unwrap().as_str(),
+                server
+            );
+        }
     }
 
     /// A Secret as `kubeadm token create` writes it (values from its documentation).
