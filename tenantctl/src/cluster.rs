@@ -13,6 +13,6 @@ pub use api::{
 };
 pub use kube::api::Preconditions;
 
-pub use client::{Access, Resolved, block_on, connect, connect_as};
+pub use client::{Access, Resolved, block_on, connect, connect_as, open};
 pub use csr::CsrRequest;
 pub use retry::{ATTEMPTS, CALL_TIMEOUT, Report, Retry, SILENT_ATTEMPTS};

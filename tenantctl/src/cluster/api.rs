@@ -239,25 +239,11 @@ impl Cluster {
         self.retry.run(&what, || api.get_opt(name)).await
     }
 
-    /// The namespaced objects matching a label selector.
-    pub async fn list_namespaced<K>(&self, namespace: &str, selector: &str) -> Result<Vec<K>, Error>
-    where
-        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-            + DeserializeOwned
-            + Clone
-            + Debug,
-    {
-        let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        let params = ListParams::default().labels(selector);
-        let what = format!("list {}s in {namespace}", K::kind(&()).to_lowercase());
-        Ok(self.retry.run(&what, || api.list(&params)).await?.items)
-    }
-
-    /// The namespaced objects matching a field selector (`type=…`).
-    pub async fn list_namespaced_by_field<K>(
+    /// The namespaced objects `params` select (labels, fields).
+    pub async fn list_namespaced<K>(
         &self,
         namespace: &str,
-        selector: &str,
+        params: &ListParams,
     ) -> Result<Vec<K>, Error>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -266,9 +252,8 @@ impl Cluster {
             + Debug,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
-        let params = ListParams::default().fields(selector);
         let what = format!("list {}s in {namespace}", K::kind(&()).to_lowercase());
-        Ok(self.retry.run(&what, || api.list(&params)).await?.items)
+        Ok(self.retry.run(&what, || api.list(params)).await?.items)
     }
 
     /// Creates a namespaced object (POST): a 409 means it exists already.

@@ -139,6 +139,21 @@ pub async fn connect_as(kubeconfig: kubeconfig::Kubeconfig) -> Result<Client, Er
     connect(&config)
 }
 
+/// Finds the kubeconfig (`access`) and connects: the cluster, with `retry` and the record
+/// namespace, and the resolved configuration (its server, CA and source).
+pub async fn open(
+    access: &Access,
+    retry: super::Retry,
+    record_ns: &str,
+) -> Result<(super::Cluster, Resolved), Error> {
+    let resolved = access.resolve().await?;
+    let client = connect(&resolved.config)?;
+    Ok((
+        super::Cluster::new(client, record_ns).with_retry(retry),
+        resolved,
+    ))
+}
+
 /// Runs a future on a single-threaded tokio runtime (the CLI's cluster calls are sequential).
 pub fn block_on<T>(fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     tokio::runtime::Builder::new_current_thread()

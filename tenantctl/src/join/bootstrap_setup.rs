@@ -176,9 +176,12 @@ struct Applied {
 /// `tenantctl bootstrap-setup`.
 pub fn run(args: &BootstrapSetupArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
-        let resolved = args.api.access().resolve().await?;
-        let client = cluster::connect(&resolved.config)?;
-        let cluster = Cluster::new(client, cluster::RECORD_NAMESPACE).with_retry(args.api.retry());
+        let (cluster, resolved) = cluster::open(
+            &args.api.access(),
+            args.api.retry(),
+            cluster::RECORD_NAMESPACE,
+        )
+        .await?;
         let server = match &args.server {
             Some(s) => s.clone(),
             None => resolved

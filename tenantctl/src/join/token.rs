@@ -16,6 +16,7 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use k8s_openapi::{
     ByteString, api::core::v1::Secret, apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
+use kube::api::ListParams;
 use kubeconfig::ServerUrl;
 use pki_core::Certificate;
 use serde::Serialize;
@@ -304,7 +305,12 @@ pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error>
         now,
     )?;
     cluster::block_on(async {
-        let resolved = args.api.access().resolve().await?;
+        let (cluster, resolved) = cluster::open(
+            &args.api.access(),
+            args.api.retry(),
+            cluster::RECORD_NAMESPACE,
+        )
+        .await?;
         let join = if args.print_join_command {
             let server = match &args.server {
                 Some(s) => s.clone(),
@@ -333,8 +339,6 @@ pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error>
         } else {
             None
         };
-        let client = cluster::connect(&resolved.config)?;
-        let cluster = Cluster::new(client, cluster::RECORD_NAMESPACE).with_retry(args.api.retry());
         create_online(&cluster, &token, join, args.output, out).await
     })
 }
@@ -398,7 +402,10 @@ pub async fn list_online(
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
     let secrets: Vec<Secret> = cluster
-        .list_namespaced_by_field(NAMESPACE, &format!("type={SECRET_TYPE}"))
+        .list_namespaced(
+            NAMESPACE,
+            &ListParams::default().fields(&format!("type={SECRET_TYPE}")),
+        )
         .await?;
     let mut tokens = Vec::new();
     for s in &secrets {
@@ -496,9 +503,11 @@ pub async fn delete_online(
 }
 
 async fn connect(api: crate::cli::ApiArgs) -> Result<Cluster, Error> {
-    let resolved = api.access().resolve().await?;
-    let client = cluster::connect(&resolved.config)?;
-    Ok(Cluster::new(client, cluster::RECORD_NAMESPACE).with_retry(api.retry()))
+    Ok(
+        cluster::open(&api.access(), api.retry(), cluster::RECORD_NAMESPACE)
+            .await?
+            .0,
+    )
 }
 
 #[cfg(test)]

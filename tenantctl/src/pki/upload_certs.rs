@@ -228,9 +228,12 @@ pub fn run(args: &UploadCertsArgs, out: &mut Output<'_>) -> Result<(), Error> {
     let external = !cert_dir.join("etcd/ca.crt").exists();
     let data = secret_data(&cert_dir, external, &key)?;
     cluster::block_on(async {
-        let resolved = args.api.access().resolve().await?;
-        let client = cluster::connect(&resolved.config)?;
-        let cluster = Cluster::new(client, cluster::RECORD_NAMESPACE).with_retry(args.api.retry());
+        let (cluster, _) = cluster::open(
+            &args.api.access(),
+            args.api.retry(),
+            cluster::RECORD_NAMESPACE,
+        )
+        .await?;
         let token_id = upload_online(&cluster, data, out).await?;
         if generated {
             out.note("generated a new certificate key; keep it secret: with a bootstrap token it gives its holder the cluster's CA keys for the next 2 hours");

@@ -176,10 +176,12 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
         return offline::offline(&plan, args, out);
     }
     cluster::block_on(async {
-        let resolved = args.cluster.access().resolve().await?;
-        let client = cluster::connect(&resolved.config)?;
-        let cluster =
-            Cluster::new(client, &args.cluster.record_namespace).with_retry(args.cluster.retry());
+        let (cluster, resolved) = cluster::open(
+            &args.cluster.access(),
+            args.cluster.retry(),
+            &args.cluster.record_namespace,
+        )
+        .await?;
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),

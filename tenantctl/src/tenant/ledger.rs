@@ -12,6 +12,8 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 
+use kube::api::ListParams;
+
 use super::{AuthKind, Tenant, TenantRecord, record_selector};
 use crate::{
     cluster::{Cluster, Preconditions, managed_labels},
@@ -53,7 +55,10 @@ pub(super) async fn load(cluster: &Cluster, tenant: &Tenant) -> Result<Option<St
 /// Every tenant record, sorted by user.
 pub(super) async fn records(cluster: &Cluster) -> Result<Vec<TenantRecord>, Error> {
     let maps: Vec<ConfigMap> = cluster
-        .list_namespaced(cluster.record_namespace(), &record_selector())
+        .list_namespaced(
+            cluster.record_namespace(),
+            &ListParams::default().labels(&record_selector()),
+        )
         .await?;
     let mut records = maps
         .iter()

@@ -511,10 +511,7 @@ pub async fn revoke_online(
 }
 
 async fn connect_cluster(args: &ClusterArgs) -> Result<(Cluster, Resolved), Error> {
-    let resolved = args.access().resolve().await?;
-    let client = cluster::connect(&resolved.config)?;
-    let cluster = Cluster::new(client, &args.record_namespace).with_retry(args.retry());
-    Ok((cluster, resolved))
+    cluster::open(&args.access(), args.retry(), &args.record_namespace).await
 }
 
 fn binding_stub(b: &BindingRef) -> Binding {
