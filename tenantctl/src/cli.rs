@@ -18,7 +18,8 @@ pub use pki::{
 };
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
-    AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind,
+    ApplyArgs, AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs,
+    SignerKind,
 };
 
 /// The exit codes every command shares (`--help` and the README list them).
@@ -49,6 +50,9 @@ pub enum Command {
     /// Onboard a tenant: key + certificate (or token), kubeconfig, RBAC bindings, record, check.
     #[command(after_help = tenant::CREATE_HELP)]
     Create(Box<CreateArgs>),
+    /// Make the cluster's tenants match a file: create, reconcile bindings, renew, prune.
+    #[command(after_help = tenant::APPLY_HELP)]
+    Apply(Box<ApplyArgs>),
     /// List the recorded tenants.
     List(ListArgs),
     /// Show everything recorded about one tenant.

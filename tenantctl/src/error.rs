@@ -175,6 +175,20 @@ pub enum Error {
         message: String,
     },
     /// A file that would be overwritten exists.
+    /// A tenants file with problems; nothing was changed.
+    #[error("the tenants file has {} problem(s); nothing was changed:\n  {}", problems.len(), problems.join("\n  "))]
+    TenantFile {
+        /// `FILE:LINE: Tenant NAME: FIELD: why`, one per problem.
+        problems: Vec<String>,
+    },
+    /// `apply` finished with tenants that are not as the file says.
+    #[error("{failed} of {total} tenant(s) failed or were refused (see the summary)")]
+    ApplyFailed {
+        /// How many failed.
+        failed: usize,
+        /// How many were planned.
+        total: usize,
+    },
     #[error("{} already exists", path.display())]
     Exists {
         /// The file.
@@ -210,7 +224,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage { .. } | Self::Refused { .. } => ExitCodes::USAGE,
+            Self::Usage { .. } | Self::Refused { .. } | Self::TenantFile { .. } => ExitCodes::USAGE,
             Self::Exists { .. } | Self::Claimed { .. } => ExitCodes::INCONSISTENT,
             Self::RolledBack { cause, .. } => cause.exit_code(),
             Self::Check { code, .. } => *code,

@@ -128,6 +128,19 @@ pub fn create_dirs(dir: &Path) -> Result<(), Error> {
         })
 }
 
+/// Creates `dir` and its missing parents; a directory this creates is 0700 (it is for
+/// secrets: `apply --out-dir`). An existing one is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| Error::Write {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 /// A file to write.
 pub struct Pending<'a> {
     /// Where.

@@ -7,7 +7,7 @@
 
 use std::{
     fmt,
-    io::{self, Write},
+    io::{self, IsTerminal as _, Write},
     path::PathBuf,
 };
 
@@ -19,12 +19,38 @@ use crate::{cli::Format, error::Error};
 pub struct Output<'a> {
     result: &'a mut dyn Write,
     messages: &'a mut dyn Write,
+    /// `messages` is a terminal: progress may be drawn as a bar.
+    terminal: bool,
 }
 
 impl<'a> Output<'a> {
     /// Results to `result`, messages to `messages` (in tests: two buffers).
     pub fn new(result: &'a mut dyn Write, messages: &'a mut dyn Write) -> Self {
-        Self { result, messages }
+        Self {
+            result,
+            messages,
+            terminal: false,
+        }
+    }
+
+    /// A progress bar over `len` steps on stderr when it is a terminal; otherwise nothing is
+    /// drawn (a log or a pipe gets the result and the warnings only).
+    pub fn bar(&self, len: u64, what: &str) -> Bar {
+        if !self.terminal {
+            return Bar(None);
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(len),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} {per_sec} {msg} (eta {eta})",
+        )
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_prefix(what.to_owned());
+        Bar(Some(bar))
     }
 
     /// One line of the result. A failed write (a closed pipe) is an error: the result is lost.
@@ -90,9 +116,38 @@ pub fn with_stdio<T>(f: impl FnOnce(&mut Output<'_>) -> T) -> T {
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
     let mut out = Output::new(&mut stdout, &mut stderr);
+    out.terminal = io::stderr().is_terminal();
     let result = f(&mut out);
     let _ = stdout.flush();
     result
+}
+
+/// A progress bar on a terminal's stderr, or nothing.
+pub struct Bar(Option<indicatif::ProgressBar>);
+
+impl Bar {
+    /// One step done; `message` says how the counts stand.
+    pub fn step(&self, message: impl FnOnce() -> String) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message());
+            bar.inc(1);
+        }
+    }
+
+    /// Runs `f` (which writes to stderr) with the bar out of the way.
+    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// One line for people on stderr, from code that has no [`Output`] at hand (the cluster

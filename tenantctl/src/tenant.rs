@@ -4,6 +4,7 @@
 //! `list`/`show`/`renew`/`revoke` ([`lifecycle`]), with the records read and written through
 //! [`ledger`].
 
+mod apply;
 mod create;
 mod credentials;
 mod ledger;
@@ -13,9 +14,15 @@ mod objects;
 mod offline;
 mod record;
 mod rollback;
+mod spec;
 mod verify;
 
 pub use crate::{cli::AuthKind, cluster::RoleKind};
+pub use apply::{
+    API_VERSION, DEFAULT_TTL, Desired, Options as ApplyOptions, Outcome, ParseOptions, Problem,
+    Settings as ApplySettings, apply_online, duplicates, load as load_tenants,
+    parse as parse_tenants, run as apply,
+};
 pub use create::{CreatePlan, create_online, run as create};
 pub use credentials::{
     CsrOptions, LONG_TTL, Minted, Signer, cert_kubeconfig, cluster_entry, import, mint_csr,
@@ -29,4 +36,5 @@ pub use objects::{Binding, BindingPlan, TenantObjects, manifest, yaml};
 pub use record::{
     BindingRef, CredentialRecord, Phase, TenantRecord, record_selector, tenant_selector,
 };
+pub use spec::{TenantInput, TenantSpec};
 pub use verify::verify;

@@ -173,6 +173,103 @@ pub struct CreateArgs {
     pub cluster: ClusterArgs,
 }
 
+pub(super) const APPLY_HELP: &str = "\
+Examples:
+  tenantctl apply -f tenants.yaml --out-dir ./kubeconfigs
+  tenantctl apply -f tenants/ --prune --dry-run          # what would change, and what --prune revokes
+  tenantctl apply -f tenants.yaml --renew-within 7d -o json | jq .summary
+  generate-tenants | tenantctl apply -f -
+
+A tenants file holds YAML documents (apiVersion: tenantctl.io/v1, kind: Tenant or TenantList):
+  apiVersion: tenantctl.io/v1
+  kind: Tenant
+  metadata:
+    name: alice
+  spec:
+    user: alice               # default: metadata.name
+    auth: cert                # cert | token
+    groups: [dev]             # in the certificate: changing them needs --recreate
+    roles: [view, Role/deployer]
+    namespace: team-a
+    createNamespace: true
+    ttl: 7d
+    keyAlgorithm: ECDSA-P256
+    signer: local             # local | csr
+
+Each tenant: absent -> created (OUT-DIR/USER.kubeconfig, 0600); as the file says -> unchanged
+(no new credential, its kubeconfig untouched); roles or namespace changed -> bindings reconciled,
+credential kept; groups or auth changed -> refused (or revoked and re-created with --recreate);
+credential ending within --renew-within -> renewed. --prune revokes Active tenants the file does
+not name. One tenant's failure does not stop the others.
+
+Exit codes:
+  0  every tenant is as the file says
+  1  some tenant failed or was refused (the summary says which and why)
+  2  the file is invalid (nothing was changed) or a flag is";
+
+/// Flags of `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A tenants file, a directory of them (*.yaml, *.yml, *.json), or - for standard input
+    /// (repeatable).
+    #[arg(
+        short = 'f',
+        long = "filename",
+        required = true,
+        value_name = "FILE|DIR|-"
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Revoke Active tenants in the ledger that the input does not name.
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Print the plan per tenant; read the cluster, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Where the kubeconfigs of created and renewed tenants go (USER.kubeconfig, 0600).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// How many tenants are worked on at once (cluster requests in flight).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
+    pub concurrency: u16,
+
+    /// Renew credentials that expire within DURATION (or have expired).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub renew_within: Option<Duration>,
+
+    /// Revoke and re-create tenants whose auth or groups changed (new credentials; the old
+    /// certificates still authenticate until they expire).
+    #[arg(long)]
+    pub recreate: bool,
+
+    /// Allow system: user names and groups, and cluster-wide bindings of privileged roles.
+    #[arg(long)]
+    pub allow_privileged: bool,
+
+    /// The cluster PKI directory (ca.crt, ca.key) for tenants with signer local.
+    #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
+    pub cert_dir: PathBuf,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub csr_api: CsrApiArgs,
+
+    /// The API server URL for the tenants' kubeconfigs; default: the admin kubeconfig's.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<ServerUrl>,
+
+    /// Output format: the summary and one entry per tenant.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
+}
+
 /// Flags of `list`.
 #[derive(Debug, Args)]
 pub struct ListArgs {

@@ -14,6 +14,7 @@ use k8s_openapi::{
         authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec},
         authorization::v1::{
             ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+            SubjectAccessReview, SubjectAccessReviewSpec,
         },
         core::v1::{Namespace, ServiceAccount},
         rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding},
@@ -254,6 +255,50 @@ impl Cluster {
         let api: Api<K> = Api::namespaced(self.client.clone(), namespace);
         let what = format!("list {}s in {namespace}", K::kind(&()).to_lowercase());
         Ok(self.retry.run(&what, || api.list(params)).await?.items)
+    }
+
+    /// Every object of a kind `params` select: cluster-scoped ones, or namespaced ones across
+    /// all namespaces (one request; `apply` lists what it plans from this way).
+    pub async fn list_all<K>(&self, params: &ListParams) -> Result<Vec<K>, Error>
+    where
+        K: Resource<DynamicType = ()> + DeserializeOwned + Clone + Debug,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let what = format!("list {}s", K::kind(&()).to_lowercase());
+        Ok(self.retry.run(&what, || api.list(params)).await?.items)
+    }
+
+    /// Asks the API server whether `user` with `groups` may `verb` `resource` (in `group`, in
+    /// `namespace`): a SubjectAccessReview, the authorizer's answer for that identity.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn subject_can(
+        &self,
+        user: &str,
+        groups: &[String],
+        verb: &str,
+        group: &str,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<bool, Error> {
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.to_owned()),
+                groups: Some(groups.to_vec()),
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.to_owned()),
+                    group: Some(group.to_owned()),
+                    resource: Some(resource.to_owned()),
+                    namespace: namespace.map(str::to_owned),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let what = format!("create subjectaccessreview for {user}");
+        let r = self.retry.run(&what, || api.create(&POST, &review)).await?;
+        Ok(r.status.is_some_and(|s| s.allowed))
     }
 
     /// Creates a namespaced object (POST): a 409 means it exists already.

@@ -25,6 +25,7 @@ use super::{
     names::privileged,
     offline,
     rollback::{Step, Undo},
+    spec::{TenantInput, TenantSpec, new_record, privileged_refusal},
     verify::verify,
 };
 use crate::{
@@ -62,35 +63,23 @@ pub struct CreatePlan {
 impl CreatePlan {
     /// Checks the flags (guardrails included) without touching anything.
     pub fn from_args(args: &CreateArgs) -> Result<Self, Error> {
-        let tenant = Tenant::new(&args.user, &args.groups, args.auth, args.allow_privileged)?;
-        let roles = args
-            .roles
-            .iter()
-            .map(|r| RoleRef::parse(r, args.role_kind))
-            .collect::<Result<Vec<_>, _>>()?;
-        let bindings = BindingPlan::new(
-            &tenant,
-            roles,
-            args.namespace.clone(),
-            args.create_namespace,
-            args.bind_group,
-        )?;
-        if bindings.namespace.is_none() && !args.allow_privileged {
-            // Offline there are no rules to read: the built-in privileged roles by name.
-            if let Some((role, why)) = bindings
-                .roles
-                .iter()
-                .find_map(|r| privileged(r, None).map(|why| (r, why)))
-            {
-                return Err(privileged_refusal(role, &why));
-            }
-        }
-        if args.auth == AuthKind::Token && args.signer == SignerKind::Csr {
-            return Err(Error::Usage {
-                flag: "--signer",
-                message: "token tenants have no certificate; drop --signer csr".into(),
-            });
-        }
+        let spec = TenantSpec::check(&TenantInput {
+            user: &args.user,
+            groups: &args.groups,
+            auth: args.auth,
+            roles: &args.roles,
+            role_kind: args.role_kind,
+            namespace: args.namespace.clone(),
+            create_namespace: args.create_namespace,
+            bind_group: args.bind_group,
+            ttl: args.ttl,
+            key_algorithm: args.key_algorithm,
+            signer: args.signer,
+            allow_privileged: args.allow_privileged,
+        })?;
+        let TenantSpec {
+            tenant, bindings, ..
+        } = spec;
         let kubeconfig_out = args
             .kubeconfig_out
             .clone()
@@ -116,22 +105,16 @@ impl CreatePlan {
         credentials: Vec<CredentialRecord>,
         now: SystemTime,
     ) -> TenantRecord {
-        let tenant = &self.tenant;
-        TenantRecord {
-            user: tenant.user().to_owned(),
-            auth: tenant.auth(),
-            groups: tenant.groups().to_vec(),
-            namespace: self.bindings.namespace.clone(),
+        let mut record = new_record(
+            &self.tenant,
+            &self.bindings,
             created_namespace,
             service_account,
-            roles: self.bindings.roles.clone(),
-            bindings: self.bindings.binding_refs(tenant),
-            bind_group: self.bindings.bind_group,
             credentials,
-            created: rfc3339(now),
-            revoked: None,
-            phase: Phase::Active,
-        }
+            now,
+        );
+        record.phase = Phase::Active;
+        record
     }
 
     /// Warnings the flags deserve (long lifetimes, groups in certificates).
@@ -150,13 +133,6 @@ impl CreatePlan {
             ));
         }
         w
-    }
-}
-
-fn privileged_refusal(role: &RoleRef, why: &str) -> Error {
-    Error::Refused {
-        what: format!("a cluster-wide binding of {role} ({why})"),
-        why: "that makes the tenant a cluster administrator; bind it in a namespace with -n, or pass --allow-privileged",
     }
 }
 

@@ -68,6 +68,17 @@ pub(super) async fn records(cluster: &Cluster) -> Result<Vec<TenantRecord>, Erro
     Ok(records)
 }
 
+/// Every tenant record with its version, as one list (`apply` plans from it).
+pub(super) async fn stored_records(cluster: &Cluster) -> Result<Vec<Stored>, Error> {
+    let maps: Vec<ConfigMap> = cluster
+        .list_namespaced(
+            cluster.record_namespace(),
+            &ListParams::default().labels(&record_selector()),
+        )
+        .await?;
+    maps.iter().map(Stored::from_map).collect()
+}
+
 /// The record of `user`; a clear error when there is none.
 pub(super) async fn find(cluster: &Cluster, user: &str) -> Result<(Tenant, Stored), Error> {
     let tenant = Tenant::new(user, &[], AuthKind::Cert, true)

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{
     AuthKind, Binding, BindingRef, CredentialRecord, Phase, Tenant, TenantRecord,
     credentials::{self, CsrOptions},
-    ledger,
+    ledger::{self, Stored},
     rollback::delete_binding,
 };
 use crate::{
@@ -395,6 +395,44 @@ pub fn revoke(args: &RevokeArgs, out: &mut Output<'_>) -> Result<(), Error> {
     })
 }
 
+/// Revokes a tenant: deletes its bindings and ServiceAccount (its bound tokens stop working
+/// now), then marks the record and every credential revoked. Returns the record and what was
+/// deleted.
+pub(super) async fn revoke_stored(
+    cluster: &Cluster,
+    tenant: &Tenant,
+    stored: Stored,
+    now: SystemTime,
+) -> Result<(Stored, Vec<String>), Error> {
+    let mut deleted = Vec::new();
+    for b in &stored.record.bindings {
+        let binding = binding_stub(b);
+        delete_binding(cluster, &binding, None).await?;
+        deleted.push(binding.describe());
+    }
+    if let (Some(sa), Some(ns)) = (&stored.record.service_account, &stored.record.namespace) {
+        cluster
+            .delete_namespaced::<ServiceAccount>(ns, sa, None)
+            .await?;
+        deleted.push(format!(
+            "serviceaccount/{sa} in {ns} (its bound tokens stop working now)"
+        ));
+    }
+    let stamp = rfc3339(now);
+    // Re-applied to a fresh read on a conflict: a credential a concurrent renew added is marked
+    // too.
+    let stored = ledger::update(cluster, tenant, stored, |r| {
+        r.phase = Phase::Revoked;
+        r.revoked.get_or_insert(stamp.clone());
+        for c in &mut r.credentials {
+            c.revoked.get_or_insert(stamp.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((stored, deleted))
+}
+
 /// The revoke flow on any client: delete the bindings and the ServiceAccount, mark the record
 /// revoked, and say plainly what still authenticates and what still grants access.
 pub async fn revoke_online(
@@ -405,33 +443,10 @@ pub async fn revoke_online(
 ) -> Result<(), Error> {
     let now = SystemTime::now();
     let (tenant, stored) = ledger::find(cluster, user).await?;
-    let record = &stored.record;
-    for b in &record.bindings {
-        let binding = binding_stub(b);
-        delete_binding(cluster, &binding, None).await?;
-        progress!(out, "{} deleted", binding.describe());
+    let (stored, deleted) = revoke_stored(cluster, &tenant, stored, now).await?;
+    for what in deleted {
+        progress!(out, "{what} deleted");
     }
-    if let (Some(sa), Some(ns)) = (&record.service_account, &record.namespace) {
-        cluster
-            .delete_namespaced::<ServiceAccount>(ns, sa, None)
-            .await?;
-        progress!(
-            out,
-            "serviceaccount/{sa} in {ns} deleted: its bound tokens stop working now"
-        );
-    }
-    let stamp = rfc3339(now);
-    // Re-applied to a fresh read on a conflict: a credential a concurrent renew added is marked
-    // (and listed below) too.
-    let stored = ledger::update(cluster, &tenant, stored, |r| {
-        r.phase = Phase::Revoked;
-        r.revoked.get_or_insert(stamp.clone());
-        for c in &mut r.credentials {
-            c.revoked.get_or_insert(stamp.clone());
-        }
-        Ok(())
-    })
-    .await?;
     let record = &stored.record;
     if record.created_namespace {
         out.note(format_args!(

@@ -74,7 +74,7 @@ pub async fn verify(
 }
 
 /// The first checkable (verb, group, resource) of a role's rules.
-fn sample(rules: &[PolicyRule]) -> Option<(String, String, String)> {
+pub(super) fn sample(rules: &[PolicyRule]) -> Option<(String, String, String)> {
     rules.iter().find_map(|r| {
         let verb = r.verbs.first()?;
         let group = r.api_groups.as_ref()?.first()?;
