@@ -211,7 +211,7 @@ pub async fn apply_online(
         let reports: Vec<Report> = actions.iter().map(Report::planned).collect();
         return print(&reports, settings, out);
     }
-    let mints_locally = actions.iter().any(|a| needs_local_ca(a));
+    let mints_locally = actions.iter().any(needs_local_ca);
     let ca = if mints_locally {
         Some(Arc::new(store::load_ca(
             &settings.cert_dir,
@@ -221,7 +221,7 @@ pub async fn apply_online(
     } else {
         None
     };
-    if actions.iter().any(|a| hands_out(a)) {
+    if actions.iter().any(hands_out) {
         ledger::ensure_namespace(cluster).await?;
         fs::create_private_dir(&settings.out_dir)?;
     }

@@ -396,7 +396,7 @@ struct RawDocument {
     kind: Option<Spanned<String>>,
     metadata: Option<Spanned<RawMetadata>>,
     spec: Option<Spanned<RawSpec>>,
-    items: Option<Vec<Spanned<RawDocument>>>,
+    items: Option<Vec<Spanned<Self>>>,
 }
 
 #[derive(Deserialize)]
