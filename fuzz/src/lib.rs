@@ -620,3 +620,88 @@ pub fn kubeadm_certs(data: &[u8]) {
         }
     }
 }
+
+/// `tenants_file`: `tenantctl apply -f`'s parser on text. Never a panic; the same text parses
+/// the same way twice; every problem names the file, has a message and, when it has a line,
+/// one from 1 to the number of lines + 1. On success: every tenant passed the guardrails (no
+/// `system:` user or group, at least one role, no user given twice), and a canonical document
+/// rendered from each tenant's spec parses back to the same spec; `--allow-privileged` accepts
+/// every file the default accepts, with the same tenants.
+pub fn tenants_file(data: &[u8]) {
+    use tenantctl::tenant::{ParseOptions, duplicates, parse_tenants};
+    let Some(text) = text(data) else { return };
+    let strict = ParseOptions::default();
+    let first = parse_tenants("f.yaml", text, strict);
+    assert_eq!(
+        first,
+        parse_tenants("f.yaml", text, strict),
+        "parsing the same text twice gave different results"
+    );
+    let tenants = match first {
+        Ok(tenants) => tenants,
+        Err(problems) => {
+            assert!(!problems.is_empty(), "an error without problems");
+            let lines = yaml_lines(text);
+            for p in &problems {
+                assert_eq!(p.file, "f.yaml");
+                assert!(!p.message.is_empty(), "{p:?} has an empty message");
+                if let Some(line) = p.line {
+                    assert!(
+                        (1..=lines + 1).contains(&line),
+                        "problem on line {line} of a text of {lines} lines: {p}"
+                    );
+                }
+            }
+            return;
+        }
+    };
+    let _ = duplicates(&tenants);
+    let privileged = parse_tenants("f.yaml", text, ParseOptions { allow_privileged: true })
+        .expect("--allow-privileged refused what the default accepts");
+    assert_eq!(
+        privileged.iter().map(|d| &d.spec).collect::<Vec<_>>(),
+        tenants.iter().map(|d| &d.spec).collect::<Vec<_>>()
+    );
+    for d in &tenants {
+        let spec = &d.spec;
+        let tenant = &spec.tenant;
+        assert!(!tenant.user().starts_with("system:"), "{}", tenant.user());
+        assert!(tenant.groups().iter().all(|g| !g.starts_with("system:")));
+        assert!(!spec.bindings.roles.is_empty());
+        let rendered = render_tenant(spec);
+        let again = parse_tenants("r.yaml", &rendered, strict)
+            .unwrap_or_else(|p| panic!("the rendered tenant does not parse: {p:?}\n{rendered}"));
+        assert_eq!(again.len(), 1, "{rendered}");
+        assert_eq!(&again[0].spec, spec, "round trip through\n{rendered}");
+    }
+}
+
+/// A Tenant document giving every field of `spec` explicitly (JSON strings are YAML scalars).
+fn render_tenant(spec: &tenantctl::tenant::TenantSpec) -> String {
+    let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
+    let tenant = &spec.tenant;
+    let list = |items: Vec<String>| format!("[{}]", items.join(", "));
+    let mut doc = format!(
+        "apiVersion: tenantctl.io/v1\nkind: Tenant\nmetadata:\n  name: {}\nspec:\n  user: {}\n  auth: {}\n  groups: {}\n  roles: {}\n  bindGroup: {}\n  ttl: {}s\n  keyAlgorithm: {}\n  signer: {}\n",
+        q(tenant.user()),
+        q(tenant.user()),
+        tenant.auth(),
+        list(tenant.groups().iter().map(|g| q(g)).collect()),
+        list(spec.bindings.roles.iter().map(|r| q(&r.to_string())).collect()),
+        spec.bindings.bind_group,
+        spec.ttl.as_secs(),
+        spec.key_algorithm,
+        match spec.signer {
+            tenantctl::cli::SignerKind::Local => "local",
+            tenantctl::cli::SignerKind::Csr => "csr",
+        }
+    );
+    if let Some(ns) = &spec.bindings.namespace {
+        doc.push_str(&format!(
+            "  namespace: {}\n  createNamespace: {}\n",
+            q(ns),
+            spec.bindings.create_namespace
+        ));
+    }
+    doc
+}

@@ -81,7 +81,8 @@ replay_targets!(
     san,
     kubeadm_config,
     cluster_info,
-    kubeadm_certs
+    kubeadm_certs,
+    tenants_file
 );
 
 #[test]
