@@ -9,6 +9,8 @@ use std::{
 
 use clap::Parser as _;
 
+pub mod fake_apiserver;
+
 /// A PKI and kubeconfig set written by the real `pki init` code path.
 pub struct Cluster {
     /// Keeps the directory alive.
@@ -22,23 +24,35 @@ pub struct Cluster {
 impl Cluster {
     /// Runs `tenantctl pki init` with `extra` flags on top of a fixed node and endpoint.
     pub fn init(extra: &[&str]) -> Self {
+        Self::init_with(
+            &[
+                "--node-name",
+                "cp1",
+                "--apiserver-advertise-address",
+                "10.0.0.10",
+                "--control-plane-endpoint",
+                "vip.example.com:6443",
+            ],
+            extra,
+        )
+    }
+
+    /// A control plane on `127.0.0.1:6443` (its serving certificate covers 127.0.0.1), for a
+    /// [`fake_apiserver::FakeApiServer`]: point the kubeconfigs at its port with
+    /// [`fake_apiserver::set_kubeconfig_server`].
+    pub fn init_loopback(extra: &[&str]) -> Self {
+        Self::init_with(&fake_apiserver::LOOPBACK_INIT_FLAGS, extra)
+    }
+
+    fn init_with(node: &[&str], extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = dir.path().join("pki");
         let etc = dir.path().to_path_buf();
-        let mut args: Vec<String> = [
-            "tenantctl",
-            "pki",
-            "init",
-            "--node-name",
-            "cp1",
-            "--apiserver-advertise-address",
-            "10.0.0.10",
-            "--control-plane-endpoint",
-            "vip.example.com:6443",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+        let mut args: Vec<String> = ["tenantctl", "pki", "init"]
+            .iter()
+            .chain(node)
+            .map(ToString::to_string)
+            .collect();
         args.push("--cert-dir".into());
         args.push(pki.display().to_string());
         args.push("--kubeconfig-dir".into());
