@@ -656,8 +656,14 @@ pub fn tenants_file(data: &[u8]) {
         }
     };
     let _ = duplicates(&tenants);
-    let privileged = parse_tenants("f.yaml", text, ParseOptions { allow_privileged: true })
-        .expect("--allow-privileged refused what the default accepts");
+    let privileged = parse_tenants(
+        "f.yaml",
+        text,
+        ParseOptions {
+            allow_privileged: true,
+        },
+    )
+    .expect("--allow-privileged refused what the default accepts");
     assert_eq!(
         privileged.iter().map(|d| &d.spec).collect::<Vec<_>>(),
         tenants.iter().map(|d| &d.spec).collect::<Vec<_>>()
@@ -687,7 +693,13 @@ fn render_tenant(spec: &tenantctl::tenant::TenantSpec) -> String {
         q(tenant.user()),
         tenant.auth(),
         list(tenant.groups().iter().map(|g| q(g)).collect()),
-        list(spec.bindings.roles.iter().map(|r| q(&r.to_string())).collect()),
+        list(
+            spec.bindings
+                .roles
+                .iter()
+                .map(|r| q(&r.to_string()))
+                .collect()
+        ),
         spec.bindings.bind_group,
         spec.ttl.as_secs(),
         spec.key_algorithm,
