@@ -81,7 +81,11 @@ pub fn write_batch(journal_dir: &Path, files: &[Pending<'_>]) -> Result<Vec<Path
         created_dirs: Vec::new(),
         entries: Vec::new(),
     };
-    for f in files {
+    // Secrets (private keys) go in place first, so a run killed between two renames never
+    // leaves a certificate under its final name without its key.
+    let mut order: Vec<&Pending<'_>> = files.iter().collect();
+    order.sort_by_key(|f| !f.secret);
+    for f in &order {
         let path = absolute(&f.path)?;
         if !f.replace && path.symlink_metadata().is_ok() {
             return Err(Error::Exists {
@@ -97,7 +101,7 @@ pub fn write_batch(journal_dir: &Path, files: &[Pending<'_>]) -> Result<Vec<Path
     journal.created_dirs = missing_parents(journal.entries.iter().map(|e| e.path.as_path()));
     save(&journal_path, &journal)?;
 
-    match prepare(&journal, files) {
+    match prepare(&journal, &order) {
         Ok(()) => {}
         Err(e) => {
             roll_back(&journal);
@@ -182,7 +186,7 @@ pub fn recover(journal_dir: &Path, sweep: &[&Path]) -> Result<Recovered, Error> 
 }
 
 /// Phase 1: the directories, then every file under its temporary name, fsynced.
-fn prepare(journal: &Journal, files: &[Pending<'_>]) -> Result<(), Error> {
+fn prepare(journal: &Journal, files: &[&Pending<'_>]) -> Result<(), Error> {
     for dir in &journal.created_dirs {
         fs::DirBuilder::new()
             .mode(DIR_MODE)
