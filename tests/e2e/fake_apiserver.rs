@@ -30,6 +30,29 @@ fn start() -> (Cluster, FakeApiServer, String) {
     (cluster, server, admin.display().to_string())
 }
 
+/// `tenantctl create USER ARGS… --kubeconfig ADMIN --cert-dir PKI --kubeconfig-out OUT`.
+fn create(
+    user: &str,
+    args: &[&str],
+    admin: &str,
+    cluster: &Cluster,
+    out: &std::path::Path,
+) -> Result<String, tenantctl::Error> {
+    let pki = cluster.pki.display().to_string();
+    let out = out.display().to_string();
+    let mut argv = vec!["create", user];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--kubeconfig",
+        admin,
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-out",
+        &out,
+    ]);
+    tenantctl(&argv)
+}
+
 /// The tenant record kept in `tenantctl-system/tenant-USER`.
 fn record(server: &FakeApiServer, user: &str) -> Value {
     let cm = server
@@ -49,21 +72,8 @@ fn record(server: &FakeApiServer, user: &str) -> Value {
 #[test]
 fn create_and_revoke_a_certificate_tenant() {
     let (cluster, server, admin) = start();
-    let pki = cluster.pki.display().to_string();
     let out = cluster.etc.join("alice.kubeconfig");
-    tenantctl(&[
-        "create",
-        "alice",
-        "--role",
-        "view",
-        "--kubeconfig",
-        &admin,
-        "--cert-dir",
-        &pki,
-        "--kubeconfig-out",
-        &out.display().to_string(),
-    ])
-    .unwrap();
+    create("alice", &["--role", "view"], &admin, &cluster, &out).unwrap();
     assert_eq!(record(&server, "alice")["phase"], "Active");
     let crb = server
         .get("clusterrolebindings", None, "tenantctl:alice:view")
@@ -91,18 +101,13 @@ fn create_and_revoke_a_certificate_tenant() {
 
     // A second create of an Active tenant is refused; revoke deletes the binding.
     assert!(
-        tenantctl(&[
-            "create",
+        create(
             "alice",
-            "--role",
-            "view",
-            "--kubeconfig",
+            &["--role", "view"],
             &admin,
-            "--cert-dir",
-            &pki,
-            "--kubeconfig-out",
-            &cluster.etc.join("again.kubeconfig").display().to_string(),
-        ])
+            &cluster,
+            &cluster.etc.join("again.kubeconfig")
+        )
         .is_err()
     );
     tenantctl(&["revoke", "alice", "--kubeconfig", &admin]).unwrap();
@@ -125,25 +130,22 @@ fn create_and_revoke_a_certificate_tenant() {
 #[test]
 fn create_and_revoke_a_token_tenant_in_a_new_namespace() {
     let (cluster, server, admin) = start();
-    let pki = cluster.pki.display().to_string();
     let out = cluster.etc.join("bot.kubeconfig");
-    tenantctl(&[
-        "create",
+    create(
         "bot",
-        "--auth",
-        "token",
-        "--role",
-        "edit",
-        "-n",
-        "team-a",
-        "--create-namespace",
-        "--kubeconfig",
+        &[
+            "--auth",
+            "token",
+            "--role",
+            "edit",
+            "-n",
+            "team-a",
+            "--create-namespace",
+        ],
         &admin,
-        "--cert-dir",
-        &pki,
-        "--kubeconfig-out",
-        &out.display().to_string(),
-    ])
+        &cluster,
+        &out,
+    )
     .unwrap();
     let r = record(&server, "bot");
     assert_eq!(

@@ -49,7 +49,7 @@ use crate::{
     error::Error,
     fs,
     output::{Output, progress, say},
-    pki::store,
+    pki::rotation,
     time::humanize,
 };
 
@@ -113,7 +113,7 @@ pub fn run(args: &ApplyArgs, out: &mut Output<'_>) -> Result<(), Error> {
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
-            store::read_ca_cert(&args.cert_dir).as_ref(),
+            rotation::cluster_bundle(&args.cert_dir).as_deref(),
         )?;
         apply_online(&cluster, &entry, desired, &settings, out).await
     })
@@ -213,9 +213,8 @@ pub async fn apply_online(
     }
     let mints_locally = actions.iter().any(needs_local_ca);
     let ca = if mints_locally {
-        Some(Arc::new(store::load_ca(
+        Some(Arc::new(rotation::tenant_ca(
             &settings.cert_dir,
-            "ca",
             settings.options.now,
         )?))
     } else {
@@ -224,6 +223,24 @@ pub async fn apply_online(
     if actions.iter().any(hands_out) {
         ledger::ensure_namespace(cluster).await?;
         fs::create_private_dir(&settings.out_dir)?;
+    }
+    // New namespaces once each, before the tenants in them (many tenants may share one).
+    let mut namespaces = std::collections::BTreeMap::new();
+    for a in &actions {
+        let (spec, create) = match a {
+            Action::Create(c) | Action::Recreate { create: c, .. } => {
+                (&c.desired.spec, c.create_namespace)
+            }
+            Action::Update(u) => (&u.desired.spec, u.create_namespace),
+            _ => continue,
+        };
+        if let (true, Some(ns)) = (create, spec.bindings.objects(&spec.tenant).namespace) {
+            namespaces.insert(ns.metadata.name.clone().unwrap_or_default(), ns);
+        }
+    }
+    for (name, ns) in &namespaces {
+        cluster.apply_cluster(ns).await?;
+        progress!(out, "namespace/{name} created");
     }
     let ctx = Ctx {
         cluster,
@@ -633,7 +650,11 @@ impl Ctx<'_> {
             .as_ref()
             .map(|p| p.record.credentials.clone())
             .unwrap_or_default();
-        credentials.extend(minted.as_ref().map(|m| m.record.clone()));
+        credentials.extend(
+            minted
+                .as_ref()
+                .map(|m| m.record.clone().trusting(&self.entry.ca_pem)),
+        );
         let created_namespace = c.create_namespace
             || c.previous.as_ref().is_some_and(|p| {
                 p.record.created_namespace && p.record.namespace == spec.bindings.namespace
@@ -667,11 +688,9 @@ impl Ctx<'_> {
         };
         undo.record_at(&stored);
 
-        // 3. The namespace (shared with other tenants: applied, never rolled back), the
-        // ServiceAccount, the bindings; bindings of this tenant the file no longer names go.
-        if let (true, Some(obj)) = (c.create_namespace, &objects.namespace) {
-            cluster.apply_cluster(obj).await?;
-        }
+        // 3. The ServiceAccount, the bindings (a new namespace was applied before any tenant,
+        // and is never rolled back: others may share it); bindings of this tenant the file no
+        // longer names go.
         if let Some(sa) = &objects.service_account {
             let made = cluster.apply_namespaced(ns, sa).await?;
             undo.push(Step::ServiceAccount(
@@ -694,7 +713,8 @@ impl Ctx<'_> {
             Some(m) => credentials::cert_kubeconfig(self.entry, tenant, m, namespace)?,
             None => {
                 let (token, expires) = cluster.request_token(ns, tenant.user(), spec.ttl).await?;
-                let credential = CredentialRecord::token(self.now(), expires);
+                let credential =
+                    CredentialRecord::token(self.now(), expires).trusting(&self.entry.ca_pem);
                 stored = ledger::update(cluster, tenant, stored, |r| {
                     still(r, Phase::Pending)?;
                     r.credentials.push(credential.clone());
@@ -732,9 +752,6 @@ impl Ctx<'_> {
         let objects = spec.bindings.objects(tenant);
         let ns = spec.bindings.namespace.as_deref();
         let mut done = Done::default();
-        if let (true, Some(obj)) = (u.create_namespace, &objects.namespace) {
-            cluster.apply_cluster(obj).await?;
-        }
         if let (true, Some(sa), Some(ns)) = (u.service_account, &objects.service_account, ns) {
             cluster.apply_namespaced(ns, sa).await?;
         }
@@ -751,7 +768,8 @@ impl Ctx<'_> {
         let renewal = if u.renew {
             Some(match tenant.auth() {
                 AuthKind::Cert => {
-                    let m = self.mint(spec).await?;
+                    let mut m = self.mint(spec).await?;
+                    m.record = m.record.trusting(&self.entry.ca_pem);
                     done.warnings.extend(m.warnings.iter().cloned());
                     let kubeconfig = credentials::cert_kubeconfig(self.entry, tenant, &m, ns)?;
                     (kubeconfig, m.record)
@@ -762,7 +780,7 @@ impl Ctx<'_> {
                         cluster.request_token(ns, tenant.user(), spec.ttl).await?;
                     (
                         Kubeconfig::with_token(self.entry, tenant.user(), token, Some(ns))?,
-                        CredentialRecord::token(self.now(), expires),
+                        CredentialRecord::token(self.now(), expires).trusting(&self.entry.ca_pem),
                     )
                 }
             })
