@@ -74,6 +74,29 @@ impl Kubeconfig {
 }
 
 impl Kubeconfig {
+    /// Sets the current context's cluster CA to `ca_pem` (embedded; one certificate or a
+    /// bundle, as during a CA rotation), keeping everything else.
+    pub fn set_certificate_authority(&mut self, ca_pem: &str) -> Result<(), Error> {
+        require_pem(ca_pem, "CA certificate", &["CERTIFICATE"])?;
+        let (context, cluster_name) = {
+            let current = self.current()?;
+            (current.context.to_owned(), current.cluster.to_owned())
+        };
+        let cluster = self
+            .as_kube_mut()
+            .clusters
+            .iter_mut()
+            .find(|c| c.name == cluster_name)
+            .and_then(|c| c.cluster.as_mut())
+            .ok_or(Error::UnknownCluster {
+                cluster: cluster_name,
+                context,
+            })?;
+        cluster.certificate_authority = None;
+        cluster.certificate_authority_data = Some(encode(ca_pem));
+        Ok(())
+    }
+
     /// Renews the current context's client certificate in place: the user's certificate and key
     /// are replaced, and the cluster's embedded CA is set to `ca_pem` (so a kubeconfig never
     /// keeps trusting a replaced CA). Server, names and everything else are kept.

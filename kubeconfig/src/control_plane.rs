@@ -209,6 +209,29 @@ impl ControlPlaneSpec {
         yaml: &str,
         now: SystemTime,
     ) -> ReuseCheck {
+        self.check_existing_trusting(cluster, std::slice::from_ref(ca), yaml, now)
+    }
+
+    /// [`Self::check_existing`] against a CA bundle (`ca.crt` during a CA rotation: both CAs, the
+    /// one whose key signs first): the embedded CA must be the whole bundle, and the client
+    /// certificate must chain to its first certificate.
+    pub fn check_existing_trusting(
+        &self,
+        cluster: &ControlPlaneCluster,
+        bundle: &[Certificate],
+        yaml: &str,
+        now: SystemTime,
+    ) -> ReuseCheck {
+        let Some(ca) = bundle.first() else {
+            return ReuseCheck {
+                file: self.file_name.to_owned(),
+                warnings: Vec::new(),
+                problems: vec![Error::NoEmbeddedCa {
+                    cluster: String::new(),
+                }],
+            };
+        };
+        let bundle_pem: String = bundle.iter().map(Certificate::to_pem).collect();
         let file = self.file_name.to_owned();
         let mut check = ReuseCheck {
             file: file.clone(),
@@ -230,7 +253,7 @@ impl ControlPlaneSpec {
             }
         };
         match &current.ca {
-            ClusterCa::Embedded(pem) if pem.trim() == ca.to_pem().trim() => {}
+            ClusterCa::Embedded(pem) if pem.trim() == bundle_pem.trim() => {}
             ClusterCa::Embedded(_) => check.problems.push(Error::WrongCa { file: file.clone() }),
             ClusterCa::File(_) | ClusterCa::SystemRoots => {
                 check.problems.push(Error::NoEmbeddedCa {

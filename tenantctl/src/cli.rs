@@ -14,7 +14,8 @@ pub use join::{
     BootstrapSetupArgs, JoinArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs,
 };
 pub use pki::{
-    CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs, UploadCertsArgs,
+    CaChoice, CaHashArgs, CheckArgs, CsrArgs, InitArgs, PkiArgs, PkiCommand, PkiRenewArgs,
+    RotateCaArgs, RotateStep, UploadCertsArgs,
 };
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{

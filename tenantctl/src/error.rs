@@ -204,6 +204,26 @@ pub enum Error {
         /// What could not be undone.
         failed: Vec<String>,
     },
+    /// A CA rotation step is not possible from where the rotation stands (exit 2).
+    #[error("rotation of the {ca} CA: {message}")]
+    RotationPhase {
+        /// Which CA.
+        ca: String,
+        /// What is wrong, and the step to run instead.
+        message: String,
+    },
+    /// A CA rotation step would cut off clients that still depend on the old CA (exit 3).
+    #[error("rotation of the {ca} CA: {step} refused: {reason}:\n  {}", blockers.join("\n  "))]
+    RotationBlocked {
+        /// Which CA.
+        ca: String,
+        /// The step refused.
+        step: &'static str,
+        /// Why these block it.
+        reason: String,
+        /// One line per blocker.
+        blockers: Vec<String>,
+    },
     /// `pki check` found something: exit 1 (expiring soon) or 2 (missing or failing).
     #[error("{message}")]
     Check {
@@ -224,8 +244,13 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage { .. } | Self::Refused { .. } | Self::TenantFile { .. } => ExitCodes::USAGE,
-            Self::Exists { .. } | Self::Claimed { .. } => ExitCodes::INCONSISTENT,
+            Self::Usage { .. }
+            | Self::Refused { .. }
+            | Self::TenantFile { .. }
+            | Self::RotationPhase { .. } => ExitCodes::USAGE,
+            Self::Exists { .. } | Self::Claimed { .. } | Self::RotationBlocked { .. } => {
+                ExitCodes::INCONSISTENT
+            }
             Self::RolledBack { cause, .. } => cause.exit_code(),
             Self::Check { code, .. } => *code,
             Self::Pki(e) if is_input_error(e) => ExitCodes::USAGE,
@@ -256,6 +281,7 @@ impl Error {
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),
+            Self::RotationBlocked { step, .. } => Some(format!("re-issue them first (`tenantctl renew --all` for tenants, `tenantctl pki rotate-ca reissue` for the PKI), or pass --force to {step} anyway")),
             _ => None,
         }
     }

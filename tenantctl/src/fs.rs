@@ -270,7 +270,8 @@ pub fn write_secret(path: &Path, contents: &[u8], force: bool) -> Result<(), Err
         })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+/// fsyncs a directory, so that the names created or removed in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {

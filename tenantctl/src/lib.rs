@@ -39,6 +39,7 @@ pub fn run_with(cli: Cli, out: &mut Output<'_>) -> Result<(), Error> {
         Command::Pki(PkiCommand::CaHash(args)) => pki::ca_hash::run(&args, out),
         Command::Pki(PkiCommand::Csr(args)) => pki::csr::run(&args, out),
         Command::Pki(PkiCommand::UploadCerts(args)) => pki::upload_certs::run(&args, out),
+        Command::Pki(PkiCommand::RotateCa(args)) => pki::rotate::run(&args, out),
         Command::Create(args) => tenant::create(&args, out),
         Command::Apply(args) => tenant::apply(&args, out),
         Command::List(args) => tenant::list(&args, out),

@@ -10,6 +10,8 @@ pub mod init;
 pub mod kubeadm_config;
 mod kubeconfigs;
 pub mod renew;
+pub mod rotate;
+pub mod rotation;
 pub mod settings;
 pub mod store;
 pub mod upload_certs;

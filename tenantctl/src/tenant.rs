@@ -38,3 +38,6 @@ pub use record::{
 };
 pub use spec::{TenantInput, TenantSpec};
 pub use verify::verify;
+
+/// Every tenant record in the cluster (for the CA rotation's checks).
+pub(crate) use ledger::records as tenant_records;

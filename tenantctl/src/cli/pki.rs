@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, time::Duration};
 use clap::{Args, Subcommand};
 use pki_core::{Cidr, Endpoint, KeyAlgorithm, San};
 
-use super::{ApiArgs, EXIT_CODES, Format};
+use super::{ApiArgs, ClusterArgs, EXIT_CODES, Format};
 use crate::time::{parse_duration, parse_duration_or_zero};
 
 const INIT_HELP: &str = "\
@@ -57,6 +57,99 @@ pub enum PkiCommand {
     /// Upload the CAs and service-account keys, encrypted with a certificate key, for another
     /// control-plane node to join (kubeadm init phase upload-certs); prints the key.
     UploadCerts(Box<UploadCertsArgs>),
+    /// Rotate a CA in stages without downtime: begin (trust both), reissue (the new key signs,
+    /// every leaf moves), finish (drop the old CA, shred its key); abort; status.
+    #[command(after_help = ROTATE_HELP)]
+    RotateCa(Box<RotateCaArgs>),
+}
+
+const ROTATE_HELP: &str = "\
+Steps, in order (each one is idempotent and safe to run again after a crash):
+  begin     a new CA next to the old one: ca.crt trusts both (old first: the old key still signs),
+            every control-plane kubeconfig trusts both
+  (then)    tenantctl renew --all --out-dir DIR   re-issue every tenant from the new CA
+  reissue   ca.key becomes the new key, ca.crt the bundle new first; every leaf and kubeconfig
+            client certificate is re-issued from the new CA (refused while a tenant or a
+            kubeconfig in --kubeconfig-dir trusts only the old CA)
+  finish    ca.crt trusts only the new CA; the old key is shredded; every old client certificate
+            stops authenticating (refused while anything current is still on the old CA)
+  abort     before finish: back to the old CA alone
+  status    the phase, when each step ran, and what still depends on the old CA
+
+Examples:
+  tenantctl pki rotate-ca begin
+  tenantctl pki rotate-ca status -o json
+  tenantctl renew --all --out-dir ./kubeconfigs
+  tenantctl pki rotate-ca reissue
+  tenantctl pki rotate-ca finish --ca all
+
+Exit codes:
+  0  done (or already done)
+  2  invalid flags, or the step does not follow from the current phase
+  3  refused: clients still depend on the old CA (they are named; --force overrides)
+  4  another tenantctl holds the lock on --cert-dir";
+
+/// A rotation step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RotateStep {
+    /// Trust a new CA next to the old one.
+    Begin,
+    /// Sign with the new CA and re-issue everything under it.
+    Reissue,
+    /// Drop the old CA.
+    Finish,
+    /// Back to the old CA alone (before finish).
+    Abort,
+    /// Where the rotation stands.
+    Status,
+}
+
+/// Which CA `rotate-ca` works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaChoice {
+    /// `ca.crt`/`ca.key`.
+    Cluster,
+    /// `front-proxy-ca.*`.
+    FrontProxy,
+    /// `etcd/ca.*`.
+    Etcd,
+    /// All three (etcd unless external), in that order.
+    All,
+}
+
+/// Flags of `pki rotate-ca`.
+#[derive(Debug, Args)]
+pub struct RotateCaArgs {
+    /// The step.
+    #[arg(value_enum)]
+    pub step: RotateStep,
+
+    /// Which CA.
+    #[arg(long, value_enum, default_value = "cluster")]
+    pub ca: CaChoice,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pki: PkiArgs,
+
+    /// Go on although tenants, kubeconfigs or leaves still depend on the old CA (they are
+    /// named in a warning).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not read the tenant records from the cluster (none exist, or the API server is not
+    /// reachable): tenants are not checked.
+    #[arg(long)]
+    pub skip_tenants: bool,
+
+    /// Output format: what each step wrote, shredded and ended; status: the phase and what
+    /// still depends on the old CA.
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Format,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cluster: ClusterArgs,
 }
 
 /// Flags of `pki check`.

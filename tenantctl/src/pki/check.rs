@@ -43,6 +43,9 @@ pub struct CheckReport {
     pub service_account_key: CheckItem,
     /// Problems not tied to one item.
     pub problems: Vec<String>,
+    /// CA rotations under way (`tenantctl pki rotate-ca status` has the detail): while one
+    /// runs, `ca.crt` trusting two CAs is expected, not a problem.
+    pub rotations: Vec<String>,
 }
 
 /// One row of the check.
@@ -291,6 +294,7 @@ fn check_report(s: &Settings, now: SystemTime) -> Result<CheckReport, Error> {
         certificate_authorities: authorities,
         service_account_key: sa,
         problems,
+        rotations: super::rotate::in_progress(&s.cert_dir),
     })
 }
 
@@ -378,6 +382,13 @@ fn print_check_table(out: &mut Output<'_>, r: &CheckReport) -> Result<(), Error>
         .flat_map(|i| i.problems.iter().map(move |p| format!("{}: {p}", i.name)))
         .chain(r.problems.iter().cloned())
         .collect();
+    if !r.rotations.is_empty() {
+        say!(out, "");
+        say!(out, "CA ROTATION IN PROGRESS");
+        for l in &r.rotations {
+            say!(out, "  {l}");
+        }
+    }
     if !problems.is_empty() {
         say!(out, "");
         say!(out, "PROBLEMS");

@@ -43,7 +43,7 @@ pub(crate) fn plan(
     let ca = pki_files
         .get("ca.crt")
         .and_then(|b| text(b))
-        .and_then(|t| Certificate::from_pem(t).ok());
+        .and_then(|t| Certificate::chain_from_pem(t).ok());
     let external = ca.is_some() && !pki_files.contains_key("ca.key");
     let cluster = control_plane_cluster(cfg).map_err(|e| vec![e.to_string()])?;
     let mut problems = Vec::new();
@@ -72,7 +72,8 @@ pub(crate) fn plan(
                         problems.push(format!("{}: is not text", file.file_name));
                         continue;
                     };
-                    let check = file.check_existing(&cluster, ca, yaml, now);
+                    // During a CA rotation ca.crt is a bundle, and so is every kubeconfig's CA.
+                    let check = file.check_existing_trusting(&cluster, ca, yaml, now);
                     if check.is_reusable() {
                         KcAction::Reuse(check.warnings.iter().map(ToString::to_string).collect())
                     } else {

@@ -34,7 +34,7 @@ use crate::{
     error::Error,
     fs,
     output::{Output, progress, say},
-    pki::store,
+    pki::{rotation, store},
     time::{humanize, rfc3339},
 };
 
@@ -161,7 +161,7 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
-            store::read_ca_cert(&args.cert_dir).as_ref(),
+            rotation::cluster_bundle(&args.cert_dir).as_deref(),
         )?;
         let signer = match args.signer {
             SignerKind::Local => Signer::Local {
@@ -361,7 +361,7 @@ async fn mint(
     let minted = match (&plan.import, signer) {
         (Some((cert, key)), _) => credentials::import(cert, key, tenant, now)?,
         (None, Signer::Local { cert_dir }) => {
-            let ca = store::load_ca(cert_dir, "ca", now)?;
+            let ca = rotation::tenant_ca(cert_dir, now)?;
             credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?
         }
         (None, Signer::CsrApi(options)) => {
@@ -449,7 +449,8 @@ where
     // 2. Mint a certificate and record it before anything can hand it out.
     let minted = match tenant.auth() {
         AuthKind::Cert => {
-            let m = mint(cluster, plan, signer, now, out).await?;
+            let mut m = mint(cluster, plan, signer, now, out).await?;
+            m.record = m.record.trusting(&entry.ca_pem);
             stored = record_credential(cluster, tenant, stored, &m.record, undo).await?;
             Some(m)
         }
@@ -497,7 +498,7 @@ where
                 tenant.user(),
                 rfc3339(expires)
             );
-            let credential = CredentialRecord::token(now, expires);
+            let credential = CredentialRecord::token(now, expires).trusting(&entry.ca_pem);
             stored = record_credential(cluster, tenant, stored, &credential, undo).await?;
             Kubeconfig::with_token(entry, tenant.user(), token, namespace)?
         }

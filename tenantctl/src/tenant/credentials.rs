@@ -264,7 +264,7 @@ pub fn cert_kubeconfig(
 pub fn cluster_entry(
     resolved: Option<&Resolved>,
     server: Option<&ServerUrl>,
-    ca_fallback: Option<&Certificate>,
+    ca_fallback: Option<&[Certificate]>,
 ) -> Result<ClusterEntry, Error> {
     let name = resolved.map_or_else(|| "kubernetes".to_owned(), |r| r.cluster_name.clone());
     let server = match (server, resolved) {
@@ -286,7 +286,7 @@ pub fn cluster_entry(
             .map(|der| Certificate::from_der(der).map(|c| c.to_pem()))
             .collect::<Result<String, _>>()?,
         _ => ca_fallback
-            .map(Certificate::to_pem)
+            .map(|certs| certs.iter().map(Certificate::to_pem).collect::<String>())
             .ok_or_else(|| Error::Usage {
                 flag: "--kubeconfig",
                 message: "the cluster CA is unknown: the kubeconfig embeds none and there is no --cert-dir ca.crt".into(),

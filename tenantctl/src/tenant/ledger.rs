@@ -53,7 +53,7 @@ pub(super) async fn load(cluster: &Cluster, tenant: &Tenant) -> Result<Option<St
 }
 
 /// Every tenant record, sorted by user.
-pub(super) async fn records(cluster: &Cluster) -> Result<Vec<TenantRecord>, Error> {
+pub(crate) async fn records(cluster: &Cluster) -> Result<Vec<TenantRecord>, Error> {
     let maps: Vec<ConfigMap> = cluster
         .list_namespaced(
             cluster.record_namespace(),

@@ -20,7 +20,7 @@ use crate::{
     error::Error,
     fs,
     output::{Output, progress, say},
-    pki::store,
+    pki::rotation,
     time::{humanize, rfc3339},
 };
 
@@ -194,7 +194,7 @@ pub fn renew(args: &RenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
-            store::read_ca_cert(&args.cert_dir).as_ref(),
+            rotation::cluster_bundle(&args.cert_dir).as_deref(),
         )?;
         renew_online(&cluster, &entry, args, out).await
     })
@@ -236,7 +236,7 @@ pub async fn renew_online(
                 });
             let minted = match signer {
                 SignerKind::Local => {
-                    let ca = store::load_ca(&args.cert_dir, "ca", now)
+                    let ca = rotation::tenant_ca(&args.cert_dir, now)
                         .map_err(|e| local_ca_missing(e, &tenant, current.as_ref()))?;
                     credentials::mint_local(&ca, &tenant, algorithm, args.ttl, now)?
                 }
@@ -269,7 +269,7 @@ pub async fn renew_online(
             );
             (
                 credentials::cert_kubeconfig(entry, &tenant, &minted, ns.as_deref())?,
-                minted.record,
+                minted.record.trusting(&entry.ca_pem),
             )
         }
         AuthKind::Token => {
@@ -286,7 +286,7 @@ pub async fn renew_online(
             );
             (
                 Kubeconfig::with_token(entry, tenant.user(), token, Some(&ns))?,
-                CredentialRecord::token(now, expires),
+                CredentialRecord::token(now, expires).trusting(&entry.ca_pem),
             )
         }
     };

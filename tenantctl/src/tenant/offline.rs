@@ -21,7 +21,7 @@ use crate::{
     error::Error,
     fs::{self, Pending},
     output::{Output, progress, say},
-    pki::store,
+    pki::{rotation, store},
     time::humanize,
 };
 
@@ -112,12 +112,17 @@ pub(super) fn offline(
             (minted, Certificate::from_pem(&ca_pem)?)
         }
         None => {
-            let ca = store::load_ca(&args.cert_dir, "ca", now)?;
+            let ca = rotation::tenant_ca(&args.cert_dir, now)?;
             let minted = credentials::mint_local(&ca, tenant, plan.key_algorithm, plan.ttl, now)?;
             (minted, ca.certificate().clone())
         }
     };
-    let entry = offline_cluster_entry(args, &ca_cert)?;
+    // The kubeconfig trusts what ca.crt trusts (both CAs during a rotation).
+    let trust = std::fs::read_to_string(args.cert_dir.join("ca.crt"))
+        .ok()
+        .filter(|t| Certificate::chain_from_pem(t).is_ok())
+        .unwrap_or_else(|| ca_cert.to_pem());
+    let entry = offline_cluster_entry(args, &trust)?;
     if let Some(w) = store::san_warning(&args.cert_dir, &entry.server) {
         out.warning(w);
     }
@@ -284,8 +289,8 @@ fn record_manifest(
 
 /// Offline: cluster name, server and CA from `--kubeconfig` (default: the `admin.conf` next to
 /// the cert dir, kubeadm's layout) without contacting anything; `--server` overrides; the CA
-/// falls back to the signing CA.
-fn offline_cluster_entry(args: &CreateArgs, ca: &Certificate) -> Result<ClusterEntry, Error> {
+/// falls back to `ca_pem` (ca.crt).
+fn offline_cluster_entry(args: &CreateArgs, ca_pem: &str) -> Result<ClusterEntry, Error> {
     let path = args.cluster.api.kubeconfig.clone().or_else(|| {
         let p = args.cert_dir.parent()?.join("admin.conf");
         p.is_file().then_some(p)
@@ -301,7 +306,7 @@ fn offline_cluster_entry(args: &CreateArgs, ca: &Certificate) -> Result<ClusterE
         return Ok(ClusterEntry {
             name: "kubernetes".into(),
             server: server.clone(),
-            ca_pem: ca.to_pem(),
+            ca_pem: ca_pem.to_owned(),
         });
     };
     let mut kc = Kubeconfig::from_yaml(&store::read_text(&path)?)?;
@@ -315,7 +320,7 @@ fn offline_cluster_entry(args: &CreateArgs, ca: &Certificate) -> Result<ClusterE
     };
     let ca_pem = match &current.ca {
         kubeconfig::ClusterCa::Embedded(pem) => pem.clone(),
-        _ => ca.to_pem(),
+        _ => ca_pem.to_owned(),
     };
     Ok(ClusterEntry {
         name: current.cluster.to_owned(),

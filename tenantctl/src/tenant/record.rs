@@ -122,6 +122,14 @@ pub struct CredentialRecord {
     /// same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approve: bool,
+    /// The key identifier of the CA that signed the certificate (its AuthorityKeyIdentifier,
+    /// hex): tells credentials of an old CA from those of a new one during a CA rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_key_id: Option<String>,
+    /// The key identifiers of the CAs the credential's kubeconfig trusts (its
+    /// `certificate-authority-data`; two during a CA rotation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_ca_key_ids: Vec<String>,
 }
 
 impl CredentialRecord {
@@ -138,7 +146,17 @@ impl CredentialRecord {
             not_after: rfc3339(cert.not_after()),
             revoked: None,
             approve: false,
+            issuer_key_id: crate::pki::rotation::issuer_key_id(cert),
+            trusted_ca_key_ids: Vec::new(),
         }
+    }
+
+    /// The same record, noting the CAs that the kubeconfig handed out with it trusts
+    /// (`ca_pem`, its `certificate-authority-data`).
+    #[must_use]
+    pub fn trusting(mut self, ca_pem: &str) -> Self {
+        self.trusted_ca_key_ids = crate::pki::rotation::bundle_key_ids(ca_pem);
+        self
     }
 
     /// The record of a token from the TokenRequest API.
@@ -154,6 +172,8 @@ impl CredentialRecord {
             not_after: rfc3339(expires),
             revoked: None,
             approve: false,
+            issuer_key_id: None,
+            trusted_ca_key_ids: Vec::new(),
         }
     }
 
