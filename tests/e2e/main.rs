@@ -5,5 +5,6 @@ mod fake_apiserver;
 mod fuzz_corpus;
 mod kube_loader;
 mod openssl;
+mod rotate;
 mod tenant;
 mod tls;

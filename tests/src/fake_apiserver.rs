@@ -49,7 +49,6 @@ impl FakeApiServer {
     /// a request may authenticate with a bearer token from the TokenRequest endpoint instead).
     /// Each request is answered `latency` after it arrived.
     pub fn start(pki_dir: &Path, latency: Duration) -> Self {
-        let tls = Arc::new(tls_config(pki_dir));
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
@@ -60,11 +59,13 @@ impl FakeApiServer {
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
+            tls: Mutex::new(Arc::new(tls_config(pki_dir))),
+            pki_dir: pki_dir.to_owned(),
         });
         let accept_shared = shared.clone();
         let accept = std::thread::Builder::new()
             .name("fake-apiserver-accept".into())
-            .spawn(move || accept_loop(&listener, &accept_shared, &tls))
+            .spawn(move || accept_loop(&listener, &accept_shared))
             .expect("spawn the accept thread");
         Self {
             addr,
@@ -116,6 +117,16 @@ impl FakeApiServer {
             .get(resource)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// What restarting kube-apiserver does to its TLS, with etcd (the objects) kept: the serving
+    /// certificate and key and the client CAs are read again from the PKI directory, and every
+    /// open connection is closed (clients reconnect and handshake anew).
+    pub fn restart(&self) {
+        *lock(&self.shared.tls) = Arc::new(tls_config(&self.shared.pki_dir));
+        for conn in lock(&self.shared.connections).values() {
+            let _ = conn.shutdown(Shutdown::Both);
+        }
     }
 
     /// Stops accepting, closes every open connection and waits for the accept thread.
@@ -183,6 +194,9 @@ struct Shared {
     stopping: AtomicBool,
     connections: Mutex<HashMap<u64, TcpStream>>,
     next_connection: AtomicU64,
+    /// The TLS configuration new connections get; [`FakeApiServer::restart`] reloads it.
+    tls: Mutex<Arc<ServerConfig>>,
+    pki_dir: std::path::PathBuf,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,7 +235,7 @@ fn tls_config(pki_dir: &Path) -> ServerConfig {
     config
 }
 
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tls: &Arc<ServerConfig>) {
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     for tcp in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             break;
@@ -231,7 +245,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>, tls: &Arc<ServerCon
         if let Ok(clone) = tcp.try_clone() {
             lock(&shared.connections).insert(id, clone);
         }
-        let (shared, tls) = (shared.clone(), tls.clone());
+        let tls = lock(&shared.tls).clone();
+        let shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("fake-apiserver-{id}"))
             .spawn(move || {

@@ -305,7 +305,22 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct RenewArgs {
     /// The tenant.
-    pub user: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub user: Option<String>,
+
+    /// Every Active tenant recorded in the cluster (during a rotation of the cluster CA: from
+    /// the CA that will remain, kubeconfigs trusting both), each kubeconfig into --out-dir.
+    #[arg(long)]
+    pub all: bool,
+
+    /// With --all: only tenants whose current credential ends within DURATION (and, during a
+    /// CA rotation, those still on the old CA).
+    #[arg(long, requires = "all", value_parser = parse_duration, value_name = "DURATION")]
+    pub expiring: Option<Duration>,
+
+    /// With --all: where to write USER.kubeconfig (created 0700 when missing) [default: .].
+    #[arg(long, requires = "all", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 
     /// Lifetime of the new certificate or token.
     #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
@@ -328,7 +343,7 @@ pub struct RenewArgs {
     pub csr_api: CsrApiArgs,
 
     /// Where to write the kubeconfig (default ./USER.kubeconfig; replaced atomically).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
     pub kubeconfig_out: Option<PathBuf>,
 
     /// Output format: the updated record.

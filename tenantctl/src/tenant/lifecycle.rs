@@ -202,21 +202,50 @@ pub fn renew(args: &RenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
 
 /// The renew flow on any client: a new key and certificate (or token) with the recorded
 /// identity, the kubeconfig replaced atomically, the record updated. Bindings are not touched.
+/// With `--all`, every Active tenant (or those `--expiring` selects), each into `--out-dir`.
 pub async fn renew_online(
     cluster: &Cluster,
     entry: &ClusterEntry,
     args: &RenewArgs,
     out: &mut Output<'_>,
 ) -> Result<(), Error> {
-    let now = SystemTime::now();
-    let (tenant, stored) = ledger::find(cluster, &args.user).await?;
-    let record = &stored.record;
-    refuse_unless_active(record)?;
-    let ns = record.namespace.clone();
+    if args.all {
+        return renew_all(cluster, entry, args, out).await;
+    }
+    let user = args.user.as_deref().ok_or_else(|| Error::Usage {
+        flag: "USER",
+        message: "name the tenant to renew, or pass --all".into(),
+    })?;
+    let (tenant, stored) = ledger::find(cluster, user).await?;
     let kubeconfig_out = args
         .kubeconfig_out
         .clone()
         .unwrap_or_else(|| tenant.file_name("kubeconfig"));
+    let (record, wrote) =
+        renew_one(cluster, entry, args, &tenant, stored, &kubeconfig_out, out).await?;
+    if args.output != Format::Table {
+        progress!(out, "{wrote}");
+    }
+    out.document(args.output, &record, |out, _| {
+        say!(out, "{wrote}");
+        Ok(())
+    })
+}
+
+/// One tenant's renewal; returns the updated record and the line that says what was written.
+async fn renew_one(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    args: &RenewArgs,
+    tenant: &Tenant,
+    stored: Stored,
+    kubeconfig_out: &std::path::Path,
+    out: &mut Output<'_>,
+) -> Result<(TenantRecord, String), Error> {
+    let now = SystemTime::now();
+    let record = &stored.record;
+    refuse_unless_active(record)?;
+    let ns = record.namespace.clone();
     let current = record.current_credential().cloned();
     let (kubeconfig, credential): (Kubeconfig, CredentialRecord) = match record.auth {
         AuthKind::Cert => {
@@ -237,8 +266,8 @@ pub async fn renew_online(
             let minted = match signer {
                 SignerKind::Local => {
                     let ca = rotation::tenant_ca(&args.cert_dir, now)
-                        .map_err(|e| local_ca_missing(e, &tenant, current.as_ref()))?;
-                    credentials::mint_local(&ca, &tenant, algorithm, args.ttl, now)?
+                        .map_err(|e| local_ca_missing(e, tenant, current.as_ref()))?;
+                    credentials::mint_local(&ca, tenant, algorithm, args.ttl, now)?
                 }
                 SignerKind::Csr => {
                     // `create --approve` approved the first request; renewal does the same.
@@ -246,7 +275,7 @@ pub async fn renew_online(
                     flags.approve |= current.as_ref().is_some_and(|c| c.approve);
                     let mut minted = credentials::mint_csr(
                         cluster,
-                        &tenant,
+                        tenant,
                         algorithm,
                         args.ttl,
                         CsrOptions::from_flags(flags),
@@ -268,7 +297,7 @@ pub async fn renew_online(
                 minted.record.not_after
             );
             (
-                credentials::cert_kubeconfig(entry, &tenant, &minted, ns.as_deref())?,
+                credentials::cert_kubeconfig(entry, tenant, &minted, ns.as_deref())?,
                 minted.record.trusting(&entry.ca_pem),
             )
         }
@@ -292,7 +321,7 @@ pub async fn renew_online(
     };
     // Recorded before it is handed out; a concurrent renew's credential is kept (re-read and
     // re-applied on a conflict).
-    let stored = ledger::update(cluster, &tenant, stored, |r| {
+    let stored = ledger::update(cluster, tenant, stored, |r| {
         refuse_unless_active(r)?;
         r.credentials.push(credential.clone());
         Ok(())
@@ -300,9 +329,9 @@ pub async fn renew_online(
     .await?;
     let record = &stored.record;
     let yaml = kubeconfig.to_yaml()?;
-    if let Err(e) = fs::write_secret(&kubeconfig_out, yaml.as_bytes(), true) {
+    if let Err(e) = fs::write_secret(kubeconfig_out, yaml.as_bytes(), true) {
         // Best effort: the record need not list a credential nobody received.
-        let _ = ledger::update(cluster, &tenant, stored.clone(), |r| {
+        let _ = ledger::update(cluster, tenant, stored.clone(), |r| {
             r.credentials.retain(|c| c != &credential);
             Ok(())
         })
@@ -326,13 +355,153 @@ pub async fn renew_online(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    if args.output != Format::Table {
-        progress!(out, "{wrote}");
+    Ok((record.clone(), wrote))
+}
+
+/// One tenant in `renew --all -o json|yaml`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewedTenant {
+    user: String,
+    kubeconfig: String,
+    /// The new credential as recorded.
+    credential: Option<CredentialRecord>,
+}
+
+/// A tenant `renew --all` could not renew.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailedTenant {
+    user: String,
+    error: String,
+}
+
+/// What `renew --all -o json|yaml` prints (schema `tenantctl.io/v1`, kind `TenantRenewal`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RenewAllReport {
+    api_version: &'static str,
+    kind: &'static str,
+    renewed: Vec<RenewedTenant>,
+    failed: Vec<FailedTenant>,
+    /// Active tenants left as they are (not expiring within `--expiring`, and not depending
+    /// on the old CA of a rotation under way).
+    skipped: Vec<String>,
+}
+
+/// Whether a credential still depends on the old CA of a cluster CA rotation whose new CA has
+/// the key identifier `new_id`: a certificate not from it, or a kubeconfig that does not trust
+/// it (records from before the rotation say neither).
+fn depends_on_old_ca(c: &CredentialRecord, new_id: &str) -> bool {
+    (c.kind == AuthKind::Cert && c.issuer_key_id.as_deref() != Some(new_id))
+        || !c.trusted_ca_key_ids.iter().any(|id| id == new_id)
+}
+
+/// `renew --all`: every Active tenant in the ledger (with `--expiring D`, those whose current
+/// credential ends within D, and during a rotation of the cluster CA those that still depend on
+/// the old CA), one after another, each kubeconfig written to `--out-dir/USER.kubeconfig`. A
+/// failure is reported and the others go on; exit 1 if any failed.
+async fn renew_all(
+    cluster: &Cluster,
+    entry: &ClusterEntry,
+    args: &RenewArgs,
+    out: &mut Output<'_>,
+) -> Result<(), Error> {
+    let now = SystemTime::now();
+    let dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    fs::create_private_dir(&dir)?;
+    let rotating = rotation::read(&args.cert_dir, rotation::CaKind::Cluster)?
+        .filter(|st| st.phase.in_progress());
+    if let Some(st) = &rotating {
+        progress!(
+            out,
+            "the cluster CA rotation is {}: certificates come from the new CA ({}), kubeconfigs trust both",
+            st.phase,
+            st.new_key_id
+        );
     }
-    out.document(args.output, record, |out, _| {
-        say!(out, "{wrote}");
+    let mut report = RenewAllReport {
+        api_version: "tenantctl.io/v1",
+        kind: "TenantRenewal",
+        renewed: Vec::new(),
+        failed: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut stored = ledger::stored_records(cluster).await?;
+    stored.sort_by(|a, b| a.record.user.cmp(&b.record.user));
+    for st in stored {
+        let r = &st.record;
+        if r.phase != Phase::Active {
+            continue;
+        }
+        let user = r.user.clone();
+        let current = r.current_credential();
+        let selected = match args.expiring {
+            None => true,
+            Some(window) => {
+                current
+                    .and_then(CredentialRecord::expires)
+                    .is_none_or(|end| end <= now + window)
+                    || rotating.as_ref().is_some_and(|rot| {
+                        current.is_none_or(|c| depends_on_old_ca(c, &rot.new_key_id))
+                    })
+            }
+        };
+        if !selected {
+            report.skipped.push(user);
+            continue;
+        }
+        let result = async {
+            let tenant = Tenant::new(&r.user, &r.groups, r.auth, true)?;
+            let path = dir.join(tenant.file_name("kubeconfig"));
+            let (record, _) =
+                renew_one(cluster, entry, args, &tenant, st.clone(), &path, out).await?;
+            Ok::<_, Error>((record, path))
+        }
+        .await;
+        match result {
+            Ok((record, path)) => {
+                progress!(out, "renewed {user}: wrote {}", path.display());
+                report.renewed.push(RenewedTenant {
+                    user,
+                    kubeconfig: path.display().to_string(),
+                    credential: record.current_credential().cloned(),
+                });
+            }
+            Err(e) => {
+                out.warning(format_args!("{user}: not renewed: {e}"));
+                report.failed.push(FailedTenant {
+                    user,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    let failed = report.failed.len();
+    let total = failed + report.renewed.len();
+    out.document(args.output, &report, |out, r| {
+        for t in &r.renewed {
+            say!(out, "renewed {}: {}", t.user, t.kubeconfig);
+        }
+        for t in &r.failed {
+            say!(out, "FAILED  {}: {}", t.user, t.error);
+        }
+        say!(
+            out,
+            "{} renewed, {} failed, {} left as they are",
+            r.renewed.len(),
+            r.failed.len(),
+            r.skipped.len()
+        );
         Ok(())
-    })
+    })?;
+    if failed > 0 {
+        return Err(Error::ApplyFailed { failed, total });
+    }
+    Ok(())
 }
 
 /// Renewal needs an Active tenant.
