@@ -140,7 +140,7 @@ fn json(text: &str) -> Value {
 #[allow(clippy::too_many_lines)]
 fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_ones() {
     let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
-    let mut server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
+    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
     let admin_path = cluster.etc.join("admin.conf");
     set_kubeconfig_server(&admin_path, &server.url());
     let admin = admin_path.display().to_string();

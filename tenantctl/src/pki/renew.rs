@@ -371,11 +371,16 @@ fn renew_kubeconfig(
         key,
         validity(&s.cfg, ca, now, file.file_name, &mut warnings),
     )?;
-    kc.renew_client_certificate(
-        &cert.to_pem(),
-        Secret::new(key.secret_pem()?),
-        &ca.certificate().to_pem(),
-    )?;
+    // The kubeconfig trusts what ca.crt trusts: both CAs during a rotation.
+    let trust = std::fs::read_to_string(s.cert_dir.join("ca.crt"))
+        .ok()
+        .and_then(|t| Certificate::chain_from_pem(&t).ok())
+        .filter(|c| c.first() == Some(ca.certificate()))
+        .map_or_else(
+            || ca.certificate().to_pem(),
+            |c| c.iter().map(Certificate::to_pem).collect(),
+        );
+    kc.renew_client_certificate(&cert.to_pem(), Secret::new(key.secret_pem()?), &trust)?;
     lines.push(format!(
         "client certificate CN={} valid until {} (was {}); embedded CA refreshed",
         identity.user,

@@ -348,6 +348,8 @@ fn begin(
             ));
         }
         _ => {
+            // A finish or abort killed before it shredded leaves key material: shred it now.
+            shred_pairs(s, kind, &["old", "new"])?;
             if !path_of(s, base, "key").exists() {
                 return Err(Error::Inconsistent {
                     dir: s.cert_dir.clone(),
@@ -525,7 +527,7 @@ fn leaf_wants(
         };
         let cert = signer.issue(&spec, &new_key.public_key_der()?)?;
         wants.push(Want {
-            what: def.name.to_owned(),
+            what: format!("{}.key", def.base),
             path: key,
             contents: new_key.secret_pem()?.as_bytes().to_vec(),
             secret: true,
@@ -707,7 +709,12 @@ fn finish(
                 "begun but not reissued: run `tenantctl pki rotate-ca reissue` first",
             ));
         }
-        _ => return Err(phase_error(kind, "no rotation to finish")),
+        _ => {
+            return Err(phase_error(
+                kind,
+                "no rotation to finish: begin one with `tenantctl pki rotate-ca begin`",
+            ));
+        }
     };
     let mut warnings = Vec::new();
     let mut ended = Vec::new();
@@ -773,7 +780,12 @@ fn abort(
                 "finished: the old CA's key is gone; begin a new rotation instead",
             ));
         }
-        None => return Err(phase_error(kind, "no rotation to abort")),
+        None => {
+            return Err(phase_error(
+                kind,
+                "no rotation to abort (none was begun here)",
+            ));
+        }
     };
     let mut warnings = Vec::new();
     let mut written = Vec::new();
@@ -1054,6 +1066,15 @@ fn tenants(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<Option<Vec<Tenan
         .await?;
         progress!(out, "reading tenant records through {}", resolved.source);
         tenant::tenant_records(&cluster).await.map(Some)
+    })
+    .map_err(|e| match e {
+        Error::NoCluster { message } => Error::Usage {
+            flag: "--kubeconfig",
+            message: format!(
+                "this step reads the tenant records to check none depends on the old CA, but {message}; pass --kubeconfig FILE, or --skip-tenants when there are none"
+            ),
+        },
+        e => e,
     })
 }
 

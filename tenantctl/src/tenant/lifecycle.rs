@@ -774,6 +774,8 @@ mod tests {
                 not_after: not_after.into(),
                 revoked: None,
                 approve: false,
+                issuer_key_id: None,
+                trusted_ca_key_ids: Vec::new(),
             }],
             created: "2026-11-01T00:00:00Z".into(),
             revoked: revoked.then(|| "2026-11-20T00:00:00Z".into()),
