@@ -2614,3 +2614,283 @@ async fn apply_dry_run_reads_only_and_a_second_apply_is_all_unchanged() {
         "nothing to hand out, no directory"
     );
 }
+
+/// A stored record ConfigMap of any tenant, at resourceVersion `rv`.
+fn record_cm(record: &Value, rv: u32) -> Value {
+    let user = record["user"].as_str().unwrap();
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": format!("tenant-{user}"), "namespace": RECORD_NAMESPACE,
+                        "uid": format!("uid-{user}"), "resourceVersion": rv.to_string(),
+                        "labels": {"app.kubernetes.io/managed-by": "tenantctl", "tenantctl.io/tenant": user,
+                                   "app.kubernetes.io/component": "tenant-record"}},
+           "data": {"tenant.json": record.to_string()}})
+}
+
+/// `renew --all` against a list of records: every Active tenant renewed in name order (a
+/// certificate tenant from the local CA, a token tenant by a TokenRequest), each new credential
+/// recorded with the issuer's key identifier and the CAs its kubeconfig trusts before the
+/// kubeconfig is written; Revoked and Pending tenants untouched; with `--expiring`, a tenant
+/// not expiring is left as it is.
+#[tokio::test(start_paused = true)]
+async fn renew_all_renews_every_active_tenant_in_the_ledger_and_records_the_issuer() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = Pki::new();
+    let ski = pki_core_hex(&pki.ca.certificate().subject_key_id().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("kubeconfigs");
+    let mut alice = alice_record("local");
+    alice["phase"] = json!("Active");
+    let mut bob = alice_record("local");
+    bob["user"] = json!("bob");
+    bob["phase"] = json!("Revoked");
+    bob["revoked"] = json!("2026-11-02T00:00:00Z");
+    let carol = json!({"user": "carol", "phase": "Active", "auth": "token", "namespace": "team-a",
+        "serviceAccount": "carol", "roles": [{"kind": "ClusterRole", "name": "view"}], "bindings": [],
+        "credentials": [{"kind": "token", "signer": "tokenrequest",
+            "notBefore": "2026-11-01T00:00:00Z", "notAfter": "2026-11-02T00:00:00Z"}],
+        "created": "2026-11-01T00:00:00Z"});
+    let mut dave = alice_record("local");
+    dave["user"] = json!("dave");
+    dave["phase"] = json!("Pending");
+    let list = list_of(
+        "ConfigMap",
+        vec![
+            record_cm(&carol, 3),
+            record_cm(&bob, 4),
+            record_cm(&alice, 5),
+            record_cm(&dave, 6),
+        ],
+    );
+    let (ski_a, ski_c) = (ski.clone(), ski.clone());
+    let alice_kc = out_dir.join("alice.kubeconfig");
+    let carol_kc = out_dir.join("carol.kubeconfig");
+    let (alice_path, carol_path) = (alice_kc.clone(), carol_kc.clone());
+    let admin = vec![
+        reply(
+            "GET",
+            format!(
+                "/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtenantctl%2Capp.kubernetes.io%2Fcomponent%3Dtenant-record"
+            ),
+            200,
+            list,
+        ),
+        step("PUT", format!("{}?", record_uri()), move |cm| {
+            assert_eq!(cm["metadata"]["resourceVersion"], "5", "the version listed");
+            assert!(
+                !alice_path.exists(),
+                "recorded before the kubeconfig is written"
+            );
+            let r = record_of(cm);
+            let new = &r["credentials"][1];
+            assert_eq!(new["signer"], "local");
+            assert_eq!(new["issuerKeyId"], ski_a.as_str());
+            assert_eq!(new["trustedCaKeyIds"], json!([ski_a]));
+            Some((200, stored(cm, 6)))
+        }),
+        step(
+            "POST",
+            "/api/v1/namespaces/team-a/serviceaccounts/carol/token?",
+            |b| {
+                assert_eq!(b["spec"]["expirationSeconds"], 7 * 86_400);
+                let expires =
+                    tenantctl::time::rfc3339(SystemTime::now() + Duration::from_secs(7 * 86_400));
+                Some((
+                    201,
+                    json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
+                    "spec": b["spec"].clone(), "status": {"token": "eyJhbGciOi.carol.token", "expirationTimestamp": expires}}),
+                ))
+            },
+        ),
+        step(
+            "PUT",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-carol?"),
+            move |cm| {
+                assert_eq!(cm["metadata"]["resourceVersion"], "3");
+                assert!(
+                    !carol_path.exists(),
+                    "recorded before the kubeconfig is written"
+                );
+                let r = record_of(cm);
+                assert_eq!(r["credentials"][1]["kind"], "token");
+                assert_eq!(r["credentials"][1]["trustedCaKeyIds"], json!([ski_c]));
+                assert!(!cm.to_string().contains("eyJhbGciOi"), "never the token");
+                Some((200, stored(cm, 4)))
+            },
+        ),
+    ];
+    let out_arg = out_dir.display().to_string();
+    let cert_dir = pki.path().display().to_string();
+    let cli = <Cli as clap::Parser>::try_parse_from([
+        "tenantctl",
+        "renew",
+        "--all",
+        "--out-dir",
+        &out_arg,
+        "--cert-dir",
+        &cert_dir,
+        "--ttl",
+        "7d",
+        "-o",
+        "json",
+    ])
+    .unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(v["kind"], "TenantRenewal");
+    let users: Vec<&str> = v["renewed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["user"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, ["alice", "carol"], "{out}");
+    assert_eq!(v["failed"], json!([]));
+    assert_eq!(
+        std::fs::metadata(&out_dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for kc in [&alice_kc, &carol_kc] {
+        assert_eq!(
+            std::fs::metadata(kc).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        Kubeconfig::from_yaml(&std::fs::read_to_string(kc).unwrap()).unwrap();
+    }
+    let cert = Kubeconfig::from_yaml(&std::fs::read_to_string(&alice_kc).unwrap())
+        .unwrap()
+        .current()
+        .unwrap()
+        .validate(SystemTime::now())
+        .unwrap()
+        .client_certificate
+        .unwrap();
+    cert.verify_signed_by(pki.ca.certificate()).unwrap();
+    assert_eq!(cert.organizations(), ["dev"], "same identity");
+
+    // --expiring 30d: alice (until 2099) is left alone, carol (expired) renewed.
+    let mut carol_now = carol.clone();
+    carol_now["credentials"][0]["notAfter"] = json!("2026-11-02T00:00:00Z");
+    let admin = vec![
+        reply(
+            "GET",
+            format!(
+                "/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtenantctl%2Capp.kubernetes.io%2Fcomponent%3Dtenant-record"
+            ),
+            200,
+            list_of(
+                "ConfigMap",
+                vec![record_cm(&alice, 5), record_cm(&carol_now, 3)],
+            ),
+        ),
+        reply(
+            "POST",
+            "/api/v1/namespaces/team-a/serviceaccounts/carol/token?",
+            201,
+            json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {},
+                "spec": {}, "status": {"token": "eyJhbGciOi.carol.token", "expirationTimestamp": "2099-01-01T00:00:00Z"}}),
+        ),
+        step(
+            "PUT",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-carol?"),
+            |cm| Some((200, stored(cm, 4))),
+        ),
+    ];
+    let cli = <Cli as clap::Parser>::try_parse_from([
+        "tenantctl",
+        "renew",
+        "--all",
+        "--expiring",
+        "30d",
+        "--out-dir",
+        &out_arg,
+        "--cert-dir",
+        &cert_dir,
+    ])
+    .unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    r.unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert!(out.stdout.contains("renewed carol"), "{out}");
+    assert!(
+        out.stdout
+            .contains("1 renewed, 0 failed, 1 left as they are"),
+        "{out}"
+    );
+}
+
+/// A tenant that fails is reported and the others are still renewed; exit 1.
+#[tokio::test(start_paused = true)]
+async fn renew_all_goes_on_past_a_failure_and_exits_1() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out_arg = dir.path().display().to_string();
+    let mut alice = alice_record("local");
+    alice["phase"] = json!("Active");
+    let mut erin = alice_record("local");
+    erin["user"] = json!("erin");
+    let admin = vec![
+        reply(
+            "GET",
+            format!(
+                "/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtenantctl%2Capp.kubernetes.io%2Fcomponent%3Dtenant-record"
+            ),
+            200,
+            list_of("ConfigMap", vec![record_cm(&alice, 5), record_cm(&erin, 8)]),
+        ),
+        reply(
+            "PUT",
+            format!("{}?", record_uri()),
+            403,
+            status(403, "Forbidden"),
+        ),
+        step(
+            "PUT",
+            format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-erin?"),
+            |cm| Some((200, stored(cm, 9))),
+        ),
+    ];
+    let cert_dir = pki.path().display().to_string();
+    let cli = <Cli as clap::Parser>::try_parse_from([
+        "tenantctl",
+        "renew",
+        "--all",
+        "--out-dir",
+        &out_arg,
+        "--cert-dir",
+        &cert_dir,
+    ])
+    .unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    let err = r.unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert!(out.stderr.contains("warning: alice: not renewed"), "{out}");
+    assert!(out.stdout.contains("FAILED  alice"), "{out}");
+    assert!(out.stdout.contains("renewed erin"), "{out}");
+    assert!(
+        !dir.path().join("alice.kubeconfig").exists(),
+        "nothing handed out for alice"
+    );
+    assert!(dir.path().join("erin.kubeconfig").exists());
+}
+
+fn pki_core_hex(id: &[u8]) -> String {
+    id.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -307,3 +307,185 @@ fn a_second_writer_fails_at_once_or_waits_for_the_lock() {
     assert!(took >= Duration::from_millis(600), "it waited: {took:?}");
     assert_converged(d, "after waiting for the lock");
 }
+
+/// Each CA rotation step, with the steps that lead to the phase it starts from.
+const ROTATION_STEPS: [(&str, &[&str]); 5] = [
+    ("begin", &[]),
+    ("reissue", &["begin"]),
+    ("finish", &["begin", "reissue"]),
+    ("abort", &["begin"]),
+    ("abort", &["begin", "reissue"]),
+];
+
+fn rotate(step: &str) -> [&str; 6] {
+    ["pki", "rotate-ca", step, "--ca", "all", "--skip-tenants"]
+}
+
+/// Under a rotation: each CA file's certificates parse and the first one belongs to its key
+/// (bar the `window` of a committed batch); the state parses; while the rotation is under way
+/// both pairs are in the rotation directory, whole, keys 0600.
+fn assert_rotation_whole(dir: &Path, what: &str, window: bool) -> Vec<(String, String)> {
+    let pki = dir.join("k8s/pki");
+    let mut phases = Vec::new();
+    for (name, base) in [
+        ("cluster", "ca"),
+        ("front-proxy", "front-proxy-ca"),
+        ("etcd", "etcd/ca"),
+    ] {
+        let bundle = Certificate::chain_from_pem(
+            &fs::read_to_string(pki.join(format!("{base}.crt"))).unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {base}.crt: {e}"));
+        let key =
+            PrivateKey::from_pem(&fs::read_to_string(pki.join(format!("{base}.key"))).unwrap())
+                .unwrap();
+        assert!(
+            window || bundle[0].matches_key(&key).unwrap(),
+            "{what}: {base}.crt's first certificate does not belong to {base}.key"
+        );
+        let rot = pki.join("rotation").join(name);
+        let Ok(state) = fs::read_to_string(rot.join("state.yaml")) else {
+            assert_eq!(
+                bundle.len(),
+                1,
+                "{what}: {base}.crt is a bundle without a state"
+            );
+            continue;
+        };
+        let phase = state
+            .lines()
+            .find_map(|l| l.strip_prefix("phase: "))
+            .unwrap_or_else(|| panic!("{what}: {name}/state.yaml: {state}"))
+            .trim()
+            .to_owned();
+        if phase == "begun" || phase == "reissued" {
+            assert_eq!(bundle.len(), 2, "{what}: {base}.crt during {phase}");
+            for pair in ["old", "new"] {
+                let k = rot.join(format!("{pair}.key"));
+                let c = rot.join(format!("{pair}.crt"));
+                let cert = Certificate::from_pem(&fs::read_to_string(&c).unwrap()).unwrap();
+                let key = PrivateKey::from_pem(&fs::read_to_string(&k).unwrap()).unwrap();
+                assert!(cert.matches_key(&key).unwrap(), "{what}: {name}/{pair}");
+                assert_eq!(mode(&k), 0o600, "{what}: {name}/{pair}.key");
+            }
+        }
+        phases.push((name.to_owned(), phase));
+    }
+    phases
+}
+
+/// After the step converged: whole, every leaf signed by the first certificate of its CA file,
+/// no journal, temporary or lock file, no empty directory, and no key material left after
+/// finish or abort.
+fn assert_rotation_converged(dir: &Path, what: &str, phase: &str) {
+    assert_whole(dir, what, false);
+    let phases = assert_rotation_whole(dir, what, false);
+    assert_eq!(phases.len(), 3, "{what}: {phases:?}");
+    assert!(
+        phases.iter().all(|(_, p)| p == phase),
+        "{what}: {phases:?}, want {phase}"
+    );
+    let pki = dir.join("k8s/pki");
+    for (ca, leaves) in [
+        ("ca", &["apiserver", "apiserver-kubelet-client"][..]),
+        ("front-proxy-ca", &["front-proxy-client"][..]),
+        (
+            "etcd/ca",
+            &[
+                "etcd/server",
+                "etcd/peer",
+                "etcd/healthcheck-client",
+                "apiserver-etcd-client",
+            ][..],
+        ),
+    ] {
+        let signer =
+            Certificate::from_pem(&fs::read_to_string(pki.join(format!("{ca}.crt"))).unwrap())
+                .unwrap();
+        for leaf in leaves {
+            Certificate::from_pem(&fs::read_to_string(pki.join(format!("{leaf}.crt"))).unwrap())
+                .unwrap()
+                .verify_signed_by(&signer)
+                .unwrap_or_else(|e| panic!("{what}: {leaf}: {e}"));
+        }
+    }
+    let mut stack: Vec<PathBuf> = vec![dir.join("k8s")];
+    while let Some(d) = stack.pop() {
+        let entries: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap()).collect();
+        assert!(
+            !entries.is_empty(),
+            "{what}: empty directory {}",
+            d.display()
+        );
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with('.'),
+                "{what}: left behind: {}",
+                e.path().display()
+            );
+            if phase == "finished" || phase == "aborted" {
+                assert!(
+                    !["old.key", "new.key", "old.crt", "new.crt"].contains(&name.as_str()),
+                    "{what}: key material left: {}",
+                    e.path().display()
+                );
+            }
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+}
+
+#[test]
+fn kill_9_in_each_ca_rotation_step_then_the_same_step_converges() {
+    let seed: u64 = std::env::var("TENANTCTL_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(DEFAULT_SEED);
+    println!("TENANTCTL_KILL_SEED={seed}");
+    let mut rng = Rng(seed | 1);
+    let alg = "ECDSA-P256";
+    let (mut kills, mut mid_write) = (0, 0);
+    for (step, before) in ROTATION_STEPS {
+        let prepare = || {
+            let dir = tempfile::tempdir().unwrap();
+            run(dir.path(), alg, &["pki", "init"]);
+            for b in before {
+                run(dir.path(), alg, &rotate(b));
+            }
+            dir
+        };
+        let probe = prepare();
+        let whole = run(probe.path(), alg, &rotate(step)).0;
+        let phase = match step {
+            "begin" => "begun",
+            "reissue" => "reissued",
+            "finish" => "finished",
+            _ => "aborted",
+        };
+        for i in 0..6 {
+            let dir = prepare();
+            let at = rng.below(whole + whole / 4);
+            kill_after(dir.path(), alg, &rotate(step), at);
+            let what = format!(
+                "rotate-ca {step} after {before:?}, #{i} killed at {at:?} (whole run {whole:?})"
+            );
+            let committed = dir.path().join("k8s/pki/.tenantctl-journal").exists();
+            assert_whole(dir.path(), &what, committed);
+            assert_rotation_whole(dir.path(), &what, committed);
+            mid_write += usize::from(run(dir.path(), alg, &rotate(step)).1);
+            assert_rotation_converged(dir.path(), &what, phase);
+            check(dir.path(), alg, &what);
+            kills += 1;
+        }
+    }
+    println!(
+        "rotation: {kills} kills, {mid_write} of them mid-write (the next run recovered), all converged"
+    );
+    assert!(
+        mid_write > 0,
+        "no kill landed in a write: the test proved nothing"
+    );
+}

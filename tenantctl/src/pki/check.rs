@@ -44,7 +44,8 @@ pub struct CheckReport {
     /// Problems not tied to one item.
     pub problems: Vec<String>,
     /// CA rotations under way (`tenantctl pki rotate-ca status` has the detail): while one
-    /// runs, `ca.crt` trusting two CAs is expected, not a problem.
+    /// runs, `ca.crt` trusting two CAs is expected, not a problem. Absent when none runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<String>,
 }
 
