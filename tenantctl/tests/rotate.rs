@@ -508,3 +508,58 @@ fn begin_refuses_an_external_ca_and_a_bundle_without_a_rotation() {
     assert!(err.contains("2 certificates but no rotation"), "{err}");
     assert!(!pki(d, "rotation/cluster/state.yaml").exists());
 }
+
+/// Copies every file under `from` into `to`, keeping modes.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// HA: a second control-plane node with the same CAs takes the rotation directory from the
+/// first and runs the same steps: it converges to the same CA files; a node of another cluster
+/// is refused.
+#[test]
+fn a_second_control_plane_node_follows_with_the_copied_rotation_directory() {
+    let first = init();
+    let second = tempfile::tempdir().unwrap();
+    copy_tree(first.path(), second.path());
+    let foreign = init();
+    step(first.path(), "begin", "all");
+    let rotation = pki(first.path(), "rotation");
+    copy_tree(&rotation, &pki(second.path(), "rotation"));
+    copy_tree(&rotation, &pki(foreign.path(), "rotation"));
+    let joined = step(second.path(), "begin", "all");
+    assert!(
+        joined["steps"][0]["written"]
+            .as_array()
+            .is_some_and(|w| !w.is_empty()),
+        "{joined}"
+    );
+    for ca in ["ca.crt", "front-proxy-ca.crt", "etcd/ca.crt"] {
+        assert_eq!(
+            fs::read(pki(first.path(), ca)).unwrap(),
+            fs::read(pki(second.path(), ca)).unwrap(),
+            "{ca}: the same bundle on both nodes"
+        );
+    }
+    let (code, err) = refused(foreign.path(), &["begin", "--ca", "all"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("neither CA key of the rotation"), "{err}");
+    for node in [first.path(), second.path()] {
+        step(node, "reissue", "all");
+        step(node, "finish", "all");
+        check_passes(node);
+    }
+    assert_eq!(
+        fs::read(pki(first.path(), "ca.crt")).unwrap(),
+        fs::read(pki(second.path(), "ca.crt")).unwrap()
+    );
+}

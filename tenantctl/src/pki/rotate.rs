@@ -264,6 +264,30 @@ fn load_pair(s: &Settings, kind: CaKind) -> Result<Pair, Error> {
     })
 }
 
+/// This node's `<base>.key` must be the key of one of `expected` (the CA pairs the step may find
+/// there): a rotation directory copied from another cluster, or a CA key replaced by hand, would
+/// otherwise be overwritten or paired with the wrong certificate.
+fn ensure_key_is(
+    s: &Settings,
+    kind: CaKind,
+    expected: &[&CertificateAuthority],
+) -> Result<(), Error> {
+    let base = kind.base();
+    let key = PrivateKey::from_pem(&store::read_text(&path_of(s, base, "key"))?)?;
+    let public = key.public_key_der()?;
+    for ca in expected {
+        if ca.key().public_key_der()? == public {
+            return Ok(());
+        }
+    }
+    Err(Error::Inconsistent {
+        dir: s.cert_dir.clone(),
+        problems: vec![format!(
+            "{base}.key is neither CA key of the rotation in rotation/{kind}/ (was the rotation directory copied from another cluster, or {base}.key replaced?): nothing was changed"
+        )],
+    })
+}
+
 /// A file a step wants, with what it should hold.
 struct Want {
     path: PathBuf,
@@ -337,7 +361,12 @@ fn begin(
     let before = rotation::read(&s.cert_dir, kind)?;
     let base = kind.base();
     let (state, pair) = match &before {
-        Some(st) if st.phase == Phase::Begun => (st.clone(), load_pair(s, kind)?),
+        Some(st) if st.phase == Phase::Begun => {
+            // Again here, or on another control-plane node the rotation directory was copied to.
+            let pair = load_pair(s, kind)?;
+            ensure_key_is(s, kind, &[&pair.old])?;
+            (st.clone(), pair)
+        }
         Some(st) if st.phase == Phase::Reissued => {
             return Err(phase_error(
                 kind,
@@ -641,6 +670,7 @@ fn reissue(
         None => return Err(phase_error(kind, "no rotation under way: begin one first")),
     };
     let pair = load_pair(s, kind)?;
+    ensure_key_is(s, kind, &[&pair.old, &pair.new])?;
     let mut warnings = Vec::new();
     if state.phase == Phase::Begun {
         // Who would stop trusting the API server once it presents a certificate of the new CA.
@@ -721,6 +751,7 @@ fn finish(
     let mut written = Vec::new();
     if state.phase == Phase::Reissued {
         let pair = load_pair(s, kind)?;
+        ensure_key_is(s, kind, &[&pair.new])?;
         let mut blockers = on_old_ca(s, kind, pair.new.certificate());
         if let Some(records) = tenants {
             blockers.extend(tenants_on_old_ca(records, &state.new_key_id));
@@ -791,6 +822,7 @@ fn abort(
     let mut written = Vec::new();
     if state.phase != Phase::Aborted {
         let pair = load_pair(s, kind)?;
+        ensure_key_is(s, kind, &[&pair.old, &pair.new])?;
         if let Some(records) = tenants {
             let on_new = tenants_on_ca(records, &state.new_key_id);
             if !on_new.is_empty() {
