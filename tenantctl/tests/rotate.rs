@@ -253,6 +253,12 @@ fn each_step_for_every_ca_is_idempotent_and_every_chain_verifies_with_openssl() 
     assert!(kubectl.status.success(), "{}", text(&kubectl.stderr));
     let report = check_passes(d);
     assert!(report.contains("CA ROTATION IN PROGRESS"), "{report}");
+    // pki init reuses every file of a PKI mid-rotation (kubeconfigs trusting the bundle).
+    let again = run(d, &["pki", "init", "-o", "json"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    let files = again["files"].as_array().unwrap();
+    assert!(files.iter().all(|f| f["action"] == "reused"), "{again}");
     let status: Value = serde_json::from_slice(
         &run(
             d,
@@ -311,6 +317,16 @@ fn each_step_for_every_ca_is_idempotent_and_every_chain_verifies_with_openssl() 
             "{kc}"
         );
     }
+    // pki renew during the rotation keeps the kubeconfig's bundle; check still passes.
+    let renewed = run(d, &["pki", "renew", "admin.conf"]);
+    assert!(renewed.status.success(), "{}", text(&renewed.stderr));
+    assert_eq!(
+        kubeconfig_trust(d, "admin.conf"),
+        vec![new[0].clone(), old[0].clone()]
+    );
+    kubeconfig_client(d, "admin.conf")
+        .verify_signed_by(&new[0])
+        .unwrap();
     let apiserver = certs(&pki(d, "apiserver.crt")).remove(0);
     assert!(
         apiserver.sans().len() >= 6,
