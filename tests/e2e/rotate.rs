@@ -22,12 +22,12 @@ use workspace_tests::{
     read, tenantctl,
 };
 
-/// What a kubeconfig hands a client: the CAs it trusts, its certificate and key.
+/// What a kubeconfig hands a client: the CAs it trusts, and its certificate and key or token.
 #[derive(Clone)]
 struct Client {
     trust: String,
-    cert: String,
-    key: String,
+    cert: Option<(String, String)>,
+    token: Option<String>,
 }
 
 impl Client {
@@ -37,13 +37,18 @@ impl Client {
         let ClusterCa::Embedded(trust) = current.ca else {
             panic!("no embedded CA")
         };
-        let Credentials::ClientCertificate { cert_pem, key_pem } = current.credentials else {
-            panic!("no client certificate")
-        };
-        Self {
-            trust,
-            cert: cert_pem,
-            key: key_pem.expose_secret().to_owned(),
+        match current.credentials {
+            Credentials::ClientCertificate { cert_pem, key_pem } => Self {
+                trust,
+                cert: Some((cert_pem, key_pem.expose_secret().to_owned())),
+                token: None,
+            },
+            Credentials::Token(token) => Self {
+                trust,
+                cert: None,
+                token: Some(token.expose_secret().to_owned()),
+            },
+            _ => panic!("neither a client certificate nor a token"),
         }
     }
 
@@ -65,17 +70,21 @@ impl Client {
                 .map_err(|e| e.to_string())?;
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_client_auth_cert(
-                CertificateDer::pem_slice_iter(self.cert.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| e.to_string())?,
-                PrivateKeyDer::from_pem_slice(self.key.as_bytes()).map_err(|e| e.to_string())?,
-            )
-            .map_err(|e| e.to_string())?;
+            .with_root_certificates(roots);
+        let config = match &self.cert {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    CertificateDer::pem_slice_iter(cert.as_bytes())
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| e.to_string())?,
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|e| e.to_string())?,
+                )
+                .map_err(|e| e.to_string())?,
+            None => builder.with_no_client_auth(),
+        };
         let name = ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
         let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
         let tcp = TcpStream::connect(("127.0.0.1", server.port())).map_err(|e| e.to_string())?;
@@ -83,8 +92,13 @@ impl Client {
             .map_err(|e| e.to_string())?;
         let mut tls = StreamOwned::new(conn, tcp);
         let body = b"{}";
+        let auth = self
+            .token
+            .as_ref()
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         let head = format!(
-            "POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{auth}Connection: close\r\n\r\n",
             body.len()
         );
         tls.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
@@ -159,6 +173,32 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
         &alice_old_path.display().to_string(),
     ])
     .unwrap();
+    // Outside --kubeconfig-dir: only the ledger knows of it.
+    std::fs::create_dir(cluster.dir.path().join("handed-out")).unwrap();
+    let bot_old_path = cluster.dir.path().join("handed-out/bot-old.kubeconfig");
+    tenantctl(&[
+        "create",
+        "bot",
+        "--auth",
+        "token",
+        "--role",
+        "view",
+        "-n",
+        "team-a",
+        "--create-namespace",
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-out",
+        &bot_old_path.display().to_string(),
+    ])
+    .unwrap();
+    let bot_old = Client::from_kubeconfig(&read(&bot_old_path));
+    assert_eq!(
+        bot_old.whoami(&server).as_deref(),
+        Ok("system:serviceaccount:team-a:bot")
+    );
     let old_admin = Client::from_kubeconfig(&read(&admin_path));
     let alice_old = Client::from_kubeconfig(&read(&alice_old_path));
     let old_ca = read(&cluster.pki.join("ca.crt"));
@@ -196,6 +236,23 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
     let refused = rotate(&cluster, &admin, "reissue", &[]).unwrap_err();
     assert_eq!(refused.exit_code(), 3, "{refused}");
     assert!(refused.to_string().contains("tenant alice"), "{refused}");
+    assert!(
+        refused.to_string().contains("tenant bot: token"),
+        "{refused}"
+    );
+    // status names what still depends on the old CA, tenants included.
+    let status = json(&rotate(&cluster, &admin, "status", &[]).unwrap());
+    let on_old = status["cas"][0]["tenantsOnOldCa"].to_string();
+    assert!(
+        on_old.contains("tenant alice") && on_old.contains("tenant bot"),
+        "{status}"
+    );
+    assert!(
+        status["cas"][0]["stillOnOldCa"]
+            .to_string()
+            .contains("apiserver"),
+        "{status}"
+    );
     assert!(
         refused.to_string().contains("alice-old.kubeconfig"),
         "a kubeconfig in --kubeconfig-dir that trusts only the old CA: {refused}"
@@ -236,6 +293,14 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
     let alice_new = Client::from_kubeconfig(&read(&out_dir.join("alice.kubeconfig")));
     assert_eq!(alice_new.trust, bundle);
     assert_eq!(alice_new.whoami(&server).as_deref(), Ok("alice"));
+    let bot_new = Client::from_kubeconfig(&read(&out_dir.join("bot.kubeconfig")));
+    assert_eq!(bot_new.trust, bundle);
+    let status = json(&rotate(&cluster, &admin, "status", &[]).unwrap());
+    assert_eq!(
+        status["cas"][0]["tenantsOnOldCa"],
+        serde_json::json!([]),
+        "{status}"
+    );
 
     // reissue: the new key signs, the server presents a certificate of the new CA.
     let reissued = json(&rotate(&cluster, &admin, "reissue", &[]).unwrap());
@@ -250,8 +315,13 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
     assert_ne!(new_admin.cert, old_admin.cert, "admin.conf re-issued");
     assert_eq!(new_admin.whoami(&server).as_deref(), Ok("kubernetes-admin"));
     assert_eq!(alice_new.whoami(&server).as_deref(), Ok("alice"));
+    assert_eq!(
+        bot_new.whoami(&server).as_deref(),
+        Ok("system:serviceaccount:team-a:bot")
+    );
     // Old kubeconfigs no longer trust the server…
     assert!(alice_old.whoami(&server).is_err(), "alice's old kubeconfig");
+    assert!(bot_old.whoami(&server).is_err(), "bot's old kubeconfig");
     assert!(old_admin.whoami(&server).is_err(), "the old admin.conf");
     // …but their certificates still authenticate (the server trusts both CAs).
     assert_eq!(
@@ -315,4 +385,81 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
         serde_json::json!([]),
         "{again}"
     );
+}
+
+/// Abort after reissue, over real TLS: the old CA alone again; what was on the new CA (the
+/// control-plane kubeconfigs, re-issued; alice's renewed certificate, named) stops working until
+/// renewed, and what was never moved works again.
+#[test]
+fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
+    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
+    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
+    let admin_path = cluster.etc.join("admin.conf");
+    set_kubeconfig_server(&admin_path, &server.url());
+    let admin = admin_path.display().to_string();
+    let pki = cluster.pki.display().to_string();
+    let out = cluster.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let out_arg = out.display().to_string();
+    let alice_old_path = out.join("alice-old.kubeconfig");
+    tenantctl(&[
+        "create",
+        "alice",
+        "--role",
+        "view",
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-out",
+        &alice_old_path.display().to_string(),
+    ])
+    .unwrap();
+    let alice_old = Client::from_kubeconfig(&read(&alice_old_path));
+    let old_ca = read(&cluster.pki.join("ca.crt"));
+    rotate(&cluster, &admin, "begin", &[]).unwrap();
+    server.restart();
+    let renew = |dir: &str| {
+        tenantctl(&[
+            "renew",
+            "--all",
+            "--out-dir",
+            dir,
+            "--kubeconfig",
+            &admin,
+            "--cert-dir",
+            &pki,
+        ])
+        .unwrap()
+    };
+    renew(&out_arg);
+    let alice_new = Client::from_kubeconfig(&read(&out.join("alice.kubeconfig")));
+    rotate(&cluster, &admin, "reissue", &[]).unwrap();
+    server.restart();
+    assert_eq!(alice_new.whoami(&server).as_deref(), Ok("alice"));
+
+    let aborted = json(&rotate(&cluster, &admin, "abort", &[]).unwrap());
+    server.restart();
+    let step = &aborted["steps"][0];
+    assert_eq!(step["phase"], "aborted", "{aborted}");
+    assert!(step["warnings"].to_string().contains("alice"), "{aborted}");
+    assert_eq!(
+        read(&cluster.pki.join("ca.crt")),
+        old_ca,
+        "the old CA alone"
+    );
+    // Never moved: works again. Moved to the new CA: rejected until renewed.
+    assert_eq!(alice_old.whoami(&server).as_deref(), Ok("alice"));
+    assert!(
+        alice_new.whoami(&server).is_err(),
+        "a certificate of the aborted CA"
+    );
+    let admin_now = Client::from_kubeconfig(&read(&admin_path));
+    assert_eq!(admin_now.trust, old_ca);
+    assert_eq!(admin_now.whoami(&server).as_deref(), Ok("kubernetes-admin"));
+    let again = cluster.dir.path().join("again");
+    renew(&again.display().to_string());
+    let alice_again = Client::from_kubeconfig(&read(&again.join("alice.kubeconfig")));
+    assert_eq!(alice_again.whoami(&server).as_deref(), Ok("alice"));
+    assert_eq!(alice_again.trust, old_ca);
 }
