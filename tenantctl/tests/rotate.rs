@@ -579,3 +579,48 @@ fn a_second_control_plane_node_follows_with_the_copied_rotation_directory() {
         fs::read(pki(second.path(), "ca.crt")).unwrap()
     );
 }
+
+/// `--dry-run` says what each step would write and shred, and changes nothing.
+#[test]
+fn dry_run_of_each_step_reports_and_changes_nothing() {
+    let dir = init();
+    let d = dir.path();
+    for s in ["begin", "reissue", "finish"] {
+        let before = tree(d);
+        let out = run(
+            d,
+            &[
+                "pki",
+                "rotate-ca",
+                s,
+                "--ca",
+                "all",
+                "--skip-tenants",
+                "--dry-run",
+                "-o",
+                "json",
+            ],
+        );
+        assert!(out.status.success(), "{s}: {}", text(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["dryRun"], true);
+        assert!(
+            v["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|st| !st["written"].as_array().unwrap().is_empty()),
+            "{s}: {v}"
+        );
+        assert_eq!(tree(d), before, "{s} --dry-run changed nothing");
+        if s == "finish" {
+            assert!(
+                v["steps"][0]["shredded"]
+                    .as_array()
+                    .is_some_and(|x| x.len() == 4),
+                "{v}"
+            );
+        }
+        step(d, s, "all");
+    }
+}

@@ -142,6 +142,10 @@ pub struct RotateCaArgs {
     #[arg(long)]
     pub skip_tenants: bool,
 
+    /// Show what the step would write, shred and end; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Output format: what each step wrote, shredded and ended; status: the phase and what
     /// still depends on the old CA.
     #[arg(short = 'o', long, value_enum, default_value = "table")]

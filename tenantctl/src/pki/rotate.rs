@@ -80,6 +80,8 @@ struct StepReport {
 struct RotateReport {
     api_version: &'static str,
     kind: &'static str,
+    /// `--dry-run`: `written` and `shredded` say what the step would do; nothing changed.
+    dry_run: bool,
     steps: Vec<StepReport>,
 }
 
@@ -115,8 +117,14 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
         .collect();
     let mut sweep: Vec<&Path> = vec![&s.cert_dir, &etcd_dir, &s.kubeconfig_dir];
     sweep.extend(rotation_dirs.iter().map(PathBuf::as_path));
-    for line in fs::recover(&s.cert_dir, &sweep)?.lines {
-        out.warning(line);
+    if args.dry_run {
+        if s.cert_dir.join(fs::JOURNAL).exists() {
+            out.warning("an interrupted write is pending in this directory; the next run without --dry-run completes or rolls it back first");
+        }
+    } else {
+        for line in fs::recover(&s.cert_dir, &sweep)?.lines {
+            out.warning(line);
+        }
     }
     // The tenants matter for the cluster CA only, and only to the steps that end a trust from
     // the phase where they would.
@@ -157,7 +165,7 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
         for w in &report.warnings {
             out.warning(w);
         }
-        if !report.written.is_empty() && !report.restart.is_empty() {
+        if !args.dry_run && !report.written.is_empty() && !report.restart.is_empty() {
             out.note(format_args!(
                 "{} CA {}: restart, in this order: {} (static pods: move each manifest out of /etc/kubernetes/manifests and back, one control-plane node at a time)",
                 report.ca,
@@ -170,6 +178,7 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
     let report = RotateReport {
         api_version: "tenantctl.io/v1",
         kind: "CARotation",
+        dry_run: args.dry_run,
         steps,
     };
     out.document(args.output, &report, |out, r| {
@@ -182,6 +191,18 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
                     st.step,
                     st.phase
                 );
+            } else if r.dry_run {
+                say!(
+                    out,
+                    "[rotate-ca] {} CA: {} would write {} files and shred {} (dry run: nothing was changed)",
+                    st.ca,
+                    st.step,
+                    st.written.len(),
+                    st.shredded.len()
+                );
+                for w in &st.written {
+                    say!(out, "  would write: {w}");
+                }
             } else {
                 say!(
                     out,
@@ -310,13 +331,18 @@ impl Want {
 
 /// Writes, as one journaled batch, those of `wants` whose file does not already hold exactly
 /// that; returns the paths written (none when every file was already right).
-fn converge(s: &Settings, kind: CaKind, wants: &[Want]) -> Result<Vec<String>, Error> {
+fn converge(
+    dry_run: bool,
+    s: &Settings,
+    kind: CaKind,
+    wants: &[Want],
+) -> Result<Vec<String>, Error> {
     let changed: Vec<&Want> = wants
         .iter()
         .filter(|w| std::fs::read(&w.path).ok().as_deref() != Some(w.contents.as_slice()))
         .collect();
-    if changed.is_empty() {
-        return Ok(Vec::new());
+    if changed.is_empty() || dry_run {
+        return Ok(changed.iter().map(|w| w.what.clone()).collect());
     }
     fs::create_private_dir(&rotation::dir(&s.cert_dir, kind))?;
     set_private(&s.cert_dir.join(rotation::ROTATION_DIR))?;
@@ -378,7 +404,7 @@ fn begin(
         }
         _ => {
             // A finish or abort killed before it shredded leaves key material: shred it now.
-            shred_pairs(s, kind, &["old", "new"])?;
+            shred_pairs(args.dry_run, s, kind, &["old", "new"])?;
             if !path_of(s, base, "key").exists() {
                 return Err(Error::Inconsistent {
                     dir: s.cert_dir.clone(),
@@ -443,7 +469,7 @@ fn begin(
     }
     let mut warnings = Vec::new();
     wants.extend(kubeconfig_wants(s, kind, None, &trust, now, &mut warnings)?);
-    let written = converge(s, kind, &wants)?;
+    let written = converge(args.dry_run, s, kind, &wants)?;
     if kind == CaKind::Cluster && !written.is_empty() {
         warnings.push(format!(
             "kube-controller-manager's CSR signer refuses a bundle in --cluster-signing-cert-file (\"expected 1 certificate, found 2\", pkg/controller/certificates/signer): if it points at {}, point it at {} (the single certificate that matches ca.key, kept current by every step) before restarting it, and back after finish",
@@ -705,7 +731,7 @@ fn reissue(
         &mut warnings,
     )?);
     wants.push(state_want(s, &state)?);
-    let written = converge(s, kind, &wants)?;
+    let written = converge(args.dry_run, s, kind, &wants)?;
     Ok(StepReport {
         ca: kind,
         step: "reissue",
@@ -771,9 +797,9 @@ fn finish(
         let mut wants = ca_wants(s, kind, &pair.new, &trust)?;
         wants.extend(kubeconfig_wants(s, kind, None, &trust, now, &mut warnings)?);
         wants.push(state_want(s, &state)?);
-        written = converge(s, kind, &wants)?;
+        written = converge(args.dry_run, s, kind, &wants)?;
     }
-    let shredded = shred_pairs(s, kind, &["old", "new"])?;
+    let shredded = shred_pairs(args.dry_run, s, kind, &["old", "new"])?;
     Ok(StepReport {
         ca: kind,
         step: "finish",
@@ -796,7 +822,7 @@ fn finish(
 /// `abort`: back to the old CA alone; whatever is already on the new CA is re-issued from the
 /// old one, and the new key is shredded.
 fn abort(
-    _args: &RotateCaArgs,
+    args: &RotateCaArgs,
     s: &Settings,
     kind: CaKind,
     tenants: Option<&[TenantRecord]>,
@@ -846,9 +872,9 @@ fn abort(
             &mut warnings,
         )?);
         wants.push(state_want(s, &state)?);
-        written = converge(s, kind, &wants)?;
+        written = converge(args.dry_run, s, kind, &wants)?;
     }
-    let shredded = shred_pairs(s, kind, &["new", "old"])?;
+    let shredded = shred_pairs(args.dry_run, s, kind, &["new", "old"])?;
     Ok(StepReport {
         ca: kind,
         step: "abort",
@@ -866,8 +892,24 @@ fn abort(
 /// Overwrites and removes `rotation/<ca>/<name>.key` and removes `<name>.crt`, for each name;
 /// returns what was removed. Run after the step's batch committed, so a kill between the two
 /// leaves files the same step removes when run again.
-fn shred_pairs(s: &Settings, kind: CaKind, names: &[&str]) -> Result<Vec<String>, Error> {
+fn shred_pairs(
+    dry_run: bool,
+    s: &Settings,
+    kind: CaKind,
+    names: &[&str],
+) -> Result<Vec<String>, Error> {
     let mut done = Vec::new();
+    if dry_run {
+        for name in names {
+            for ext in ["key", "crt"] {
+                let p = rot_path(s, kind, &format!("{name}.{ext}"));
+                if p.exists() {
+                    done.push(p.display().to_string());
+                }
+            }
+        }
+        return Ok(done);
+    }
     for name in names {
         let key = rot_path(s, kind, &format!("{name}.key"));
         if shred(&key)? {
