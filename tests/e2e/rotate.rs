@@ -463,3 +463,81 @@ fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
     assert_eq!(alice_again.whoami(&server).as_deref(), Ok("alice"));
     assert_eq!(alice_again.trust, old_ca);
 }
+
+/// `reissue --force` over a tenant that trusts only the old CA goes on with a warning; `finish`
+/// is then refused while that tenant's current certificate is from the old CA (exit 3, named),
+/// and goes through once `renew --all` moved it.
+#[test]
+fn finish_is_refused_while_a_tenant_is_still_on_the_old_ca() {
+    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
+    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
+    let admin_path = cluster.etc.join("admin.conf");
+    set_kubeconfig_server(&admin_path, &server.url());
+    let admin = admin_path.display().to_string();
+    let pki = cluster.pki.display().to_string();
+    let out = cluster.dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    tenantctl(&[
+        "create",
+        "erin",
+        "--role",
+        "view",
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-out",
+        &out.join("erin-old.kubeconfig").display().to_string(),
+    ])
+    .unwrap();
+    rotate(&cluster, &admin, "begin", &[]).unwrap();
+    server.restart();
+    assert_eq!(
+        rotate(&cluster, &admin, "reissue", &[])
+            .unwrap_err()
+            .exit_code(),
+        3
+    );
+    let forced = json(&rotate(&cluster, &admin, "reissue", &["--force"]).unwrap());
+    let warnings = forced["steps"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("--force") && warnings.contains("tenant erin"),
+        "{forced}"
+    );
+    server.restart();
+    let refused = rotate(&cluster, &admin, "finish", &[]).unwrap_err();
+    assert_eq!(refused.exit_code(), 3, "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("finish refused") && text.contains("tenant erin: certificate serial"),
+        "{text}"
+    );
+    assert_eq!(
+        read(&cluster.pki.join("ca.crt"))
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2,
+        "nothing written"
+    );
+    tenantctl(&[
+        "renew",
+        "--all",
+        "--out-dir",
+        &out.display().to_string(),
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+    ])
+    .unwrap();
+    let finished = json(&rotate(&cluster, &admin, "finish", &[]).unwrap());
+    assert!(
+        finished["steps"][0]["ended"]
+            .to_string()
+            .contains("tenant erin"),
+        "{finished}"
+    );
+    server.restart();
+    let erin = Client::from_kubeconfig(&read(&out.join("erin.kubeconfig")));
+    assert_eq!(erin.whoami(&server).as_deref(), Ok("erin"));
+}

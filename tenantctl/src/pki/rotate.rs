@@ -218,6 +218,13 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
                     }
                 );
             }
+            if !st.ended.is_empty() {
+                say!(
+                    out,
+                    "  {} client certificates of the old CA stop authenticating now (rotating the CA is the one way Kubernetes has to end a client certificate before it expires):",
+                    st.ended.len()
+                );
+            }
             for e in &st.ended {
                 say!(out, "  ended: {e}");
             }
@@ -1043,7 +1050,10 @@ fn kubeconfigs_trusting_only_old(s: &Settings, new_id: &str) -> Vec<String> {
         if let ClusterCa::Embedded(pem) = &current.ca
             && !rotation::bundle_key_ids(pem).iter().any(|id| id == new_id)
         {
-            found.push(format!("kubeconfig {}", path.display()));
+            found.push(format!(
+                "kubeconfig {} trusts only the old CA",
+                path.display()
+            ));
         }
     }
     found
@@ -1241,7 +1251,10 @@ fn status(
         let (still, tenants_old, superseded, next) = match &state {
             Some(st) if st.phase.in_progress() => {
                 let new = load_pair(s, kind)?.new;
-                let still = on_old_ca(s, kind, new.certificate());
+                let mut still = on_old_ca(s, kind, new.certificate());
+                if kind == CaKind::Cluster {
+                    still.extend(kubeconfigs_trusting_only_old(s, &st.new_key_id));
+                }
                 let (t, sup) = match (&records, kind) {
                     (Some(r), CaKind::Cluster) => {
                         let mut t = tenants_on_old_ca(r, &st.new_key_id);
@@ -1370,4 +1383,130 @@ pub fn in_progress(cert_dir: &Path) -> Vec<String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::Phase as TenantPhase;
+
+    fn cert(
+        serial: &str,
+        issuer: Option<&str>,
+        trusted: &[&str],
+        not_after: &str,
+    ) -> CredentialRecord {
+        CredentialRecord {
+            kind: AuthKind::Cert,
+            signer: "local".into(),
+            issuer: Some("kubernetes".into()),
+            serial: Some(serial.into()),
+            sha256: None,
+            key_algorithm: None,
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: not_after.into(),
+            revoked: None,
+            approve: false,
+            issuer_key_id: issuer.map(Into::into),
+            trusted_ca_key_ids: trusted.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+
+    fn record(user: &str, phase: TenantPhase, credentials: Vec<CredentialRecord>) -> TenantRecord {
+        TenantRecord {
+            user: user.into(),
+            phase,
+            auth: AuthKind::Cert,
+            groups: Vec::new(),
+            namespace: None,
+            created_namespace: false,
+            service_account: None,
+            roles: Vec::new(),
+            bindings: Vec::new(),
+            bind_group: false,
+            credentials,
+            created: "2026-01-01T00:00:00Z".into(),
+            revoked: None,
+        }
+    }
+
+    const FAR: &str = "2099-01-01T00:00:00Z";
+
+    #[test]
+    fn who_depends_on_the_old_ca() {
+        let records = vec![
+            // Renewed during the rotation: new CA, trusts both; its old certificate superseded.
+            record(
+                "alice",
+                TenantPhase::Active,
+                vec![
+                    cert("01", Some("old"), &[], FAR),
+                    cert("02", Some("new"), &["old", "new"], FAR),
+                ],
+            ),
+            // From before the rotation: no key ids at all (old CA, trusts the old one).
+            record("bob", TenantPhase::Active, vec![cert("03", None, &[], FAR)]),
+            // Revoked: its certificate still authenticates until finish ends it.
+            record(
+                "carol",
+                TenantPhase::Revoked,
+                vec![cert("04", Some("old"), &["old"], FAR)],
+            ),
+            // Expired: nothing to end.
+            record(
+                "dave",
+                TenantPhase::Revoked,
+                vec![cert("05", Some("old"), &["old"], "2020-01-01T00:00:00Z")],
+            ),
+            // Pending: not a current credential of an Active tenant.
+            record(
+                "erin",
+                TenantPhase::Pending,
+                vec![cert("06", Some("old"), &["old"], FAR)],
+            ),
+        ];
+        let trusting = tenants_trusting_only_old(&records, "new");
+        assert_eq!(trusting.len(), 1, "{trusting:?}");
+        assert!(
+            trusting[0].starts_with("tenant bob: certificate serial 03"),
+            "{trusting:?}"
+        );
+        let on_old = tenants_on_old_ca(&records, "new");
+        assert_eq!(on_old.len(), 1, "{on_old:?}");
+        assert!(on_old[0].starts_with("tenant bob:"), "{on_old:?}");
+        let ended = superseded_on_old_ca(&records, "new", SystemTime::now());
+        let users: Vec<&str> = ended.iter().map(|e| e.split(':').next().unwrap()).collect();
+        assert_eq!(
+            users,
+            ["tenant alice", "tenant carol", "tenant erin"],
+            "{ended:?}"
+        );
+        assert!(ended[0].contains("serial 01 (superseded"), "{ended:?}");
+        assert!(ended[1].contains("tenant revoked"), "{ended:?}");
+        assert_eq!(tenants_on_ca(&records, "new"), ["alice"]);
+    }
+
+    #[test]
+    fn the_state_file_round_trips_and_refuses_unknown_fields() {
+        let state = State {
+            api_version: "tenantctl.io/v1".into(),
+            kind: "CARotation".into(),
+            ca: CaKind::FrontProxy,
+            phase: Phase::Reissued,
+            old_key_id: "aa:bb".into(),
+            new_key_id: "cc:dd".into(),
+            begun: "2026-12-02T00:00:00Z".into(),
+            reissued: Some("2026-12-03T00:00:00Z".into()),
+            finished: None,
+            aborted: None,
+        };
+        let yaml = state.to_yaml().unwrap();
+        assert!(
+            yaml.contains("ca: front-proxy") && yaml.contains("phase: reissued"),
+            "{yaml}"
+        );
+        let back: State = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(back, state);
+        assert!(serde_saphyr::from_str::<State>(&format!("{yaml}extra: 1\n")).is_err());
+    }
 }
