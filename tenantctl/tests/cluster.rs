@@ -2720,26 +2720,21 @@ async fn renew_all_renews_every_active_tenant_in_the_ledger_and_records_the_issu
     ];
     let out_arg = out_dir.display().to_string();
     let cert_dir = pki.path().display().to_string();
-    let cli = <Cli as clap::Parser>::try_parse_from([
-        "tenantctl",
-        "renew",
-        "--all",
-        "--out-dir",
-        &out_arg,
-        "--cert-dir",
-        &cert_dir,
-        "--ttl",
-        "7d",
-        "-o",
-        "json",
-    ])
-    .unwrap();
-    let Command::Renew(args) = cli.command else {
-        unreachable!()
-    };
-    let (client, handle) = mock();
-    let cluster = Cluster::new(client, RECORD_NAMESPACE);
-    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    let (r, out) = renew_all_case(
+        &pki,
+        &[
+            "--out-dir",
+            &out_arg,
+            "--cert-dir",
+            &cert_dir,
+            "--ttl",
+            "7d",
+            "-o",
+            "json",
+        ],
+        admin,
+    )
+    .await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     let v: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(v["kind"], "TenantRenewal");
@@ -2801,24 +2796,19 @@ async fn renew_all_renews_every_active_tenant_in_the_ledger_and_records_the_issu
             |cm| Some((200, stored(cm, 4))),
         ),
     ];
-    let cli = <Cli as clap::Parser>::try_parse_from([
-        "tenantctl",
-        "renew",
-        "--all",
-        "--expiring",
-        "30d",
-        "--out-dir",
-        &out_arg,
-        "--cert-dir",
-        &cert_dir,
-    ])
-    .unwrap();
-    let Command::Renew(args) = cli.command else {
-        unreachable!()
-    };
-    let (client, handle) = mock();
-    let cluster = Cluster::new(client, RECORD_NAMESPACE);
-    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    let (r, out) = renew_all_case(
+        &pki,
+        &[
+            "--expiring",
+            "30d",
+            "--out-dir",
+            &out_arg,
+            "--cert-dir",
+            &cert_dir,
+        ],
+        admin,
+    )
+    .await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(out.stdout.contains("renewed carol"), "{out}");
     assert!(
@@ -2860,22 +2850,12 @@ async fn renew_all_goes_on_past_a_failure_and_exits_1() {
         ),
     ];
     let cert_dir = pki.path().display().to_string();
-    let cli = <Cli as clap::Parser>::try_parse_from([
-        "tenantctl",
-        "renew",
-        "--all",
-        "--out-dir",
-        &out_arg,
-        "--cert-dir",
-        &cert_dir,
-    ])
-    .unwrap();
-    let Command::Renew(args) = cli.command else {
-        unreachable!()
-    };
-    let (client, handle) = mock();
-    let cluster = Cluster::new(client, RECORD_NAMESPACE);
-    let (r, out) = run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await;
+    let (r, out) = renew_all_case(
+        &pki,
+        &["--out-dir", &out_arg, "--cert-dir", &cert_dir],
+        admin,
+    )
+    .await;
     let err = r.unwrap_err();
     assert_eq!(err.exit_code(), 1, "{err}");
     assert!(out.stderr.contains("warning: alice: not renewed"), "{out}");
@@ -2886,6 +2866,23 @@ async fn renew_all_goes_on_past_a_failure_and_exits_1() {
         "nothing handed out for alice"
     );
     assert!(dir.path().join("erin.kubeconfig").exists());
+}
+
+/// `renew --all ARGS…` against the admin requests `admin`.
+async fn renew_all_case(
+    pki: &Pki,
+    argv: &[&str],
+    admin: Vec<Step>,
+) -> (Result<(), Error>, Streams) {
+    let mut all = vec!["tenantctl", "renew", "--all"];
+    all.extend_from_slice(argv);
+    let cli = <Cli as clap::Parser>::try_parse_from(all).unwrap();
+    let Command::Renew(args) = cli.command else {
+        unreachable!()
+    };
+    let (client, handle) = mock();
+    let cluster = Cluster::new(client, RECORD_NAMESPACE);
+    run_renew(cluster, &pki.entry(), &args, serve(handle, admin)).await
 }
 
 fn pki_core_hex(id: &[u8]) -> String {

@@ -121,6 +121,62 @@ impl Client {
     }
 }
 
+/// A loopback PKI, the fake server on it, and admin.conf pointing at the server.
+struct Setup {
+    cluster: Cluster,
+    server: FakeApiServer,
+    admin_path: std::path::PathBuf,
+    admin: String,
+    pki: String,
+}
+
+fn start() -> Setup {
+    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
+    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
+    let admin_path = cluster.etc.join("admin.conf");
+    set_kubeconfig_server(&admin_path, &server.url());
+    Setup {
+        admin: admin_path.display().to_string(),
+        pki: cluster.pki.display().to_string(),
+        cluster,
+        server,
+        admin_path,
+    }
+}
+
+/// `tenantctl create USER ARGS… --kubeconfig-out OUT` through admin.conf.
+fn create(admin: &str, pki: &str, user: &str, args: &[&str], out: &std::path::Path) {
+    let out = out.display().to_string();
+    let mut argv = vec!["create", user];
+    argv.extend_from_slice(args);
+    argv.extend([
+        "--kubeconfig",
+        admin,
+        "--cert-dir",
+        pki,
+        "--kubeconfig-out",
+        &out,
+    ]);
+    tenantctl(&argv).unwrap();
+}
+
+/// `tenantctl renew --all --out-dir DIR ARGS…` through admin.conf; its stdout.
+fn renew_all(admin: &str, pki: &str, dir: &std::path::Path, args: &[&str]) -> String {
+    let dir = dir.display().to_string();
+    let mut argv = vec![
+        "renew",
+        "--all",
+        "--out-dir",
+        &dir,
+        "--kubeconfig",
+        admin,
+        "--cert-dir",
+        pki,
+    ];
+    argv.extend_from_slice(args);
+    tenantctl(&argv).unwrap()
+}
+
 fn rotate(
     cluster: &Cluster,
     admin: &str,
@@ -153,47 +209,33 @@ fn json(text: &str) -> Value {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_ones() {
-    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
-    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
-    let admin_path = cluster.etc.join("admin.conf");
-    set_kubeconfig_server(&admin_path, &server.url());
-    let admin = admin_path.display().to_string();
-    let pki = cluster.pki.display().to_string();
+    let Setup {
+        cluster,
+        server,
+        admin_path,
+        admin,
+        pki,
+    } = start();
     let alice_old_path = cluster.etc.join("alice-old.kubeconfig");
-    tenantctl(&[
-        "create",
-        "alice",
-        "--role",
-        "view",
-        "--kubeconfig",
-        &admin,
-        "--cert-dir",
-        &pki,
-        "--kubeconfig-out",
-        &alice_old_path.display().to_string(),
-    ])
-    .unwrap();
+    create(&admin, &pki, "alice", &["--role", "view"], &alice_old_path);
     // Outside --kubeconfig-dir: only the ledger knows of it.
     std::fs::create_dir(cluster.dir.path().join("handed-out")).unwrap();
     let bot_old_path = cluster.dir.path().join("handed-out/bot-old.kubeconfig");
-    tenantctl(&[
-        "create",
-        "bot",
-        "--auth",
-        "token",
-        "--role",
-        "view",
-        "-n",
-        "team-a",
-        "--create-namespace",
-        "--kubeconfig",
+    create(
         &admin,
-        "--cert-dir",
         &pki,
-        "--kubeconfig-out",
-        &bot_old_path.display().to_string(),
-    ])
-    .unwrap();
+        "bot",
+        &[
+            "--auth",
+            "token",
+            "--role",
+            "view",
+            "-n",
+            "team-a",
+            "--create-namespace",
+        ],
+        &bot_old_path,
+    );
     let bot_old = Client::from_kubeconfig(&read(&bot_old_path));
     assert_eq!(
         bot_old.whoami(&server).as_deref(),
@@ -262,21 +304,7 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
 
     // renew --all: alice from the new CA, her kubeconfig trusting both.
     let out_dir = cluster.dir.path().join("renewed");
-    let renewed = json(
-        &tenantctl(&[
-            "renew",
-            "--all",
-            "--out-dir",
-            &out_dir.display().to_string(),
-            "--kubeconfig",
-            &admin,
-            "--cert-dir",
-            &pki,
-            "-o",
-            "json",
-        ])
-        .unwrap(),
-    );
+    let renewed = json(&renew_all(&admin, &pki, &out_dir, &["-o", "json"]));
     let new_key_id =
         json(&rotate(&cluster, &admin, "status", &[]).unwrap())["cas"][0]["state"]["newKeyId"]
             .as_str()
@@ -392,47 +420,22 @@ fn a_cluster_ca_rotation_keeps_every_client_working_until_finish_ends_the_old_on
 /// renewed, and what was never moved works again.
 #[test]
 fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
-    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
-    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
-    let admin_path = cluster.etc.join("admin.conf");
-    set_kubeconfig_server(&admin_path, &server.url());
-    let admin = admin_path.display().to_string();
-    let pki = cluster.pki.display().to_string();
+    let Setup {
+        cluster,
+        server,
+        admin_path,
+        admin,
+        pki,
+    } = start();
     let out = cluster.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let out_arg = out.display().to_string();
     let alice_old_path = out.join("alice-old.kubeconfig");
-    tenantctl(&[
-        "create",
-        "alice",
-        "--role",
-        "view",
-        "--kubeconfig",
-        &admin,
-        "--cert-dir",
-        &pki,
-        "--kubeconfig-out",
-        &alice_old_path.display().to_string(),
-    ])
-    .unwrap();
+    create(&admin, &pki, "alice", &["--role", "view"], &alice_old_path);
     let alice_old = Client::from_kubeconfig(&read(&alice_old_path));
     let old_ca = read(&cluster.pki.join("ca.crt"));
     rotate(&cluster, &admin, "begin", &[]).unwrap();
     server.restart();
-    let renew = |dir: &str| {
-        tenantctl(&[
-            "renew",
-            "--all",
-            "--out-dir",
-            dir,
-            "--kubeconfig",
-            &admin,
-            "--cert-dir",
-            &pki,
-        ])
-        .unwrap()
-    };
-    renew(&out_arg);
+    renew_all(&admin, &pki, &out, &[]);
     let alice_new = Client::from_kubeconfig(&read(&out.join("alice.kubeconfig")));
     rotate(&cluster, &admin, "reissue", &[]).unwrap();
     server.restart();
@@ -458,7 +461,7 @@ fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
     assert_eq!(admin_now.trust, old_ca);
     assert_eq!(admin_now.whoami(&server).as_deref(), Ok("kubernetes-admin"));
     let again = cluster.dir.path().join("again");
-    renew(&again.display().to_string());
+    renew_all(&admin, &pki, &again, &[]);
     let alice_again = Client::from_kubeconfig(&read(&again.join("alice.kubeconfig")));
     assert_eq!(alice_again.whoami(&server).as_deref(), Ok("alice"));
     assert_eq!(alice_again.trust, old_ca);
@@ -469,27 +472,22 @@ fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
 /// and goes through once `renew --all` moved it.
 #[test]
 fn finish_is_refused_while_a_tenant_is_still_on_the_old_ca() {
-    let cluster = Cluster::init_loopback(&["--encryption-algorithm", "ECDSA-P256"]);
-    let server = FakeApiServer::start(&cluster.pki, Duration::ZERO);
-    let admin_path = cluster.etc.join("admin.conf");
-    set_kubeconfig_server(&admin_path, &server.url());
-    let admin = admin_path.display().to_string();
-    let pki = cluster.pki.display().to_string();
+    let Setup {
+        cluster,
+        server,
+        admin,
+        pki,
+        ..
+    } = start();
     let out = cluster.dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    tenantctl(&[
-        "create",
-        "erin",
-        "--role",
-        "view",
-        "--kubeconfig",
+    create(
         &admin,
-        "--cert-dir",
         &pki,
-        "--kubeconfig-out",
-        &out.join("erin-old.kubeconfig").display().to_string(),
-    ])
-    .unwrap();
+        "erin",
+        &["--role", "view"],
+        &out.join("erin-old.kubeconfig"),
+    );
     rotate(&cluster, &admin, "begin", &[]).unwrap();
     server.restart();
     assert_eq!(
@@ -519,17 +517,7 @@ fn finish_is_refused_while_a_tenant_is_still_on_the_old_ca() {
         2,
         "nothing written"
     );
-    tenantctl(&[
-        "renew",
-        "--all",
-        "--out-dir",
-        &out.display().to_string(),
-        "--kubeconfig",
-        &admin,
-        "--cert-dir",
-        &pki,
-    ])
-    .unwrap();
+    renew_all(&admin, &pki, &out, &[]);
     let finished = json(&rotate(&cluster, &admin, "finish", &[]).unwrap());
     assert!(
         finished["steps"][0]["ended"]

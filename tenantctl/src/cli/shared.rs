@@ -5,7 +5,8 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Args, ValueEnum};
 
 use crate::{
-    cluster::{Access, RECORD_NAMESPACE, Retry},
+    cluster::{self, Access, Cluster, RECORD_NAMESPACE, Resolved, Retry},
+    error::Error,
     time::parse_duration,
 };
 
@@ -79,5 +80,10 @@ impl ClusterArgs {
     /// The retry policy of `--request-timeout` and `--timeout`, the clock starting now.
     pub fn retry(&self) -> Retry {
         self.api.retry()
+    }
+
+    /// A client for the cluster these flags name, with the records in `--record-namespace`.
+    pub async fn open(&self) -> Result<(Cluster, Resolved), Error> {
+        cluster::open(&self.access(), self.retry(), &self.record_namespace).await
     }
 }

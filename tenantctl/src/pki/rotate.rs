@@ -1142,12 +1142,7 @@ fn tenants(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<Option<Vec<Tenan
         return Ok(None);
     }
     cluster::block_on(async {
-        let (cluster, resolved) = cluster::open(
-            &args.cluster.access(),
-            args.cluster.retry(),
-            &args.cluster.record_namespace,
-        )
-        .await?;
+        let (cluster, resolved) = args.cluster.open().await?;
         progress!(out, "reading tenant records through {}", resolved.source);
         tenant::tenant_records(&cluster).await.map(Some)
     })

@@ -103,12 +103,7 @@ pub fn run(args: &ApplyArgs, out: &mut Output<'_>) -> Result<(), Error> {
     )?;
     let settings = Settings::from_args(args);
     cluster::block_on(async {
-        let (cluster, resolved) = cluster::open(
-            &args.cluster.access(),
-            args.cluster.retry(),
-            &args.cluster.record_namespace,
-        )
-        .await?;
+        let (cluster, resolved) = args.cluster.open().await?;
         progress!(out, "Using the cluster from {}", resolved.source);
         let entry = credentials::cluster_entry(
             Some(&resolved),

@@ -152,12 +152,7 @@ pub fn run(args: &CreateArgs, out: &mut Output<'_>) -> Result<(), Error> {
         return offline::offline(&plan, args, out);
     }
     cluster::block_on(async {
-        let (cluster, resolved) = cluster::open(
-            &args.cluster.access(),
-            args.cluster.retry(),
-            &args.cluster.record_namespace,
-        )
-        .await?;
+        let (cluster, resolved) = args.cluster.open().await?;
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),

@@ -15,8 +15,8 @@ use super::{
     rollback::delete_binding,
 };
 use crate::{
-    cli::{ClusterArgs, Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
-    cluster::{self, CLIENT_SIGNER, Cluster, Resolved},
+    cli::{Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
+    cluster::{self, CLIENT_SIGNER, Cluster},
     error::Error,
     fs,
     output::{Output, progress, say},
@@ -27,7 +27,7 @@ use crate::{
 /// `tenantctl list`.
 pub fn list(args: &ListArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
-        let cluster = connect_cluster(&args.cluster).await?.0;
+        let cluster = args.cluster.open().await?.0;
         let records = ledger::records(&cluster).await?;
         print_list(&records, args.output, args.expiring, SystemTime::now(), out)
     })
@@ -104,7 +104,7 @@ pub fn print_list(
 /// `tenantctl show USER`.
 pub fn show(args: &ShowArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
-        let cluster = connect_cluster(&args.cluster).await?.0;
+        let cluster = args.cluster.open().await?.0;
         let record = ledger::find(&cluster, &args.user).await?;
         print_record(&record.1.record, args.output, SystemTime::now(), out)
     })
@@ -190,7 +190,7 @@ pub fn print_record(
 /// `tenantctl renew USER`.
 pub fn renew(args: &RenewArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
-        let (cluster, resolved) = connect_cluster(&args.cluster).await?;
+        let (cluster, resolved) = args.cluster.open().await?;
         let entry = credentials::cluster_entry(
             Some(&resolved),
             args.server.as_ref(),
@@ -559,7 +559,7 @@ struct Revoked<'a> {
 /// `tenantctl revoke USER`.
 pub fn revoke(args: &RevokeArgs, out: &mut Output<'_>) -> Result<(), Error> {
     cluster::block_on(async {
-        let cluster = connect_cluster(&args.cluster).await?.0;
+        let cluster = args.cluster.open().await?.0;
         revoke_online(&cluster, &args.user, args.output, out).await
     })
 }
@@ -692,10 +692,6 @@ pub async fn revoke_online(
         }
         Ok(())
     })
-}
-
-async fn connect_cluster(args: &ClusterArgs) -> Result<(Cluster, Resolved), Error> {
-    cluster::open(&args.access(), args.retry(), &args.record_namespace).await
 }
 
 fn binding_stub(b: &BindingRef) -> Binding {
