@@ -345,9 +345,8 @@ fn assert_rotation_whole(dir: &Path, what: &str, window: bool) -> Vec<(String, S
         );
         let rot = pki.join("rotation").join(name);
         let Ok(state) = fs::read_to_string(rot.join("state.yaml")) else {
-            assert_eq!(
-                bundle.len(),
-                1,
+            assert!(
+                window || bundle.len() == 1,
                 "{what}: {base}.crt is a bundle without a state"
             );
             continue;
@@ -358,7 +357,9 @@ fn assert_rotation_whole(dir: &Path, what: &str, window: bool) -> Vec<(String, S
             .unwrap_or_else(|| panic!("{what}: {name}/state.yaml: {state}"))
             .trim()
             .to_owned();
-        if phase == "begun" || phase == "reissued" {
+        // Within a committed batch (the `window`) the state may be in place before or after
+        // the CA file; recovery finishes the batch.
+        if !window && (phase == "begun" || phase == "reissued") {
             assert_eq!(bundle.len(), 2, "{what}: {base}.crt during {phase}");
             for pair in ["old", "new"] {
                 let k = rot.join(format!("{pair}.key"));

@@ -800,11 +800,7 @@ fn finish(
         )?;
         state.phase = Phase::Finished;
         state.finished = Some(rfc3339(now));
-        let trust = pair.new.certificate().to_pem();
-        let mut wants = ca_wants(s, kind, &pair.new, &trust)?;
-        wants.extend(kubeconfig_wants(s, kind, None, &trust, now, &mut warnings)?);
-        wants.push(state_want(s, &state)?);
-        written = converge(args.dry_run, s, kind, &wants)?;
+        written = settle(args, s, &pair.new, &state, now, &mut warnings)?;
     }
     let shredded = shred_pairs(args.dry_run, s, kind, &["old", "new"])?;
     Ok(StepReport {
@@ -824,6 +820,33 @@ fn finish(
             "restart as listed; the rotation is complete".into()
         },
     })
+}
+
+/// The end of a rotation either way (finish: `remaining` is the new CA; abort: the old one):
+/// `remaining` alone is trusted and signs, anything it did not sign is re-issued from it, and
+/// the state says so; one batch. Returns what was written.
+fn settle(
+    args: &RotateCaArgs,
+    s: &Settings,
+    remaining: &CertificateAuthority,
+    state: &State,
+    now: SystemTime,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let kind = state.ca;
+    let trust = remaining.certificate().to_pem();
+    let mut wants = ca_wants(s, kind, remaining, &trust)?;
+    wants.extend(leaf_wants(s, kind, remaining, now, warnings)?);
+    wants.extend(kubeconfig_wants(
+        s,
+        kind,
+        Some(remaining),
+        &trust,
+        now,
+        warnings,
+    )?);
+    wants.push(state_want(s, state)?);
+    converge(args.dry_run, s, kind, &wants)
 }
 
 /// `abort`: back to the old CA alone; whatever is already on the new CA is re-issued from the
@@ -867,19 +890,7 @@ fn abort(
         }
         state.phase = Phase::Aborted;
         state.aborted = Some(rfc3339(now));
-        let trust = pair.old.certificate().to_pem();
-        let mut wants = ca_wants(s, kind, &pair.old, &trust)?;
-        wants.extend(leaf_wants(s, kind, &pair.old, now, &mut warnings)?);
-        wants.extend(kubeconfig_wants(
-            s,
-            kind,
-            Some(&pair.old),
-            &trust,
-            now,
-            &mut warnings,
-        )?);
-        wants.push(state_want(s, &state)?);
-        written = converge(args.dry_run, s, kind, &wants)?;
+        written = settle(args, s, &pair.old, &state, now, &mut warnings)?;
     }
     let shredded = shred_pairs(args.dry_run, s, kind, &["new", "old"])?;
     Ok(StepReport {
