@@ -147,8 +147,15 @@ fn assert_whole(dir: &Path, what: &str, window: bool) {
 /// After convergence: the whole tree, and nothing else.
 fn assert_converged(dir: &Path, what: &str) {
     assert_whole(dir, what, false);
+    let files = clean_files(dir, what);
+    assert_eq!(files.len(), 27, "{what}: the whole tree");
+}
+
+/// Every file under `k8s/`, asserting on the way that no directory is empty and nothing was
+/// left behind (a journal, temporary file or lock file: a name starting with a dot).
+fn clean_files(dir: &Path, what: &str) -> Vec<PathBuf> {
     let mut stack: Vec<PathBuf> = vec![dir.join("k8s")];
-    let mut files = 0;
+    let mut files = Vec::new();
     while let Some(d) = stack.pop() {
         let entries: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap()).collect();
         assert!(
@@ -166,11 +173,11 @@ fn assert_converged(dir: &Path, what: &str) {
             if e.file_type().unwrap().is_dir() {
                 stack.push(e.path());
             } else {
-                files += 1;
+                files.push(e.path());
             }
         }
     }
-    assert_eq!(files, 27, "{what}: the whole tree");
+    files
 }
 
 fn check(dir: &Path, alg: &str, what: &str) {
@@ -410,31 +417,15 @@ fn assert_rotation_converged(dir: &Path, what: &str, phase: &str) {
                 .unwrap_or_else(|e| panic!("{what}: {leaf}: {e}"));
         }
     }
-    let mut stack: Vec<PathBuf> = vec![dir.join("k8s")];
-    while let Some(d) = stack.pop() {
-        let entries: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap()).collect();
-        assert!(
-            !entries.is_empty(),
-            "{what}: empty directory {}",
-            d.display()
-        );
-        for e in entries {
-            let name = e.file_name().to_string_lossy().into_owned();
+    let files = clean_files(dir, what);
+    if phase == "finished" || phase == "aborted" {
+        for f in &files {
+            let name = f.file_name().unwrap_or_default().to_string_lossy();
             assert!(
-                !name.starts_with('.'),
-                "{what}: left behind: {}",
-                e.path().display()
+                !["old.key", "new.key", "old.crt", "new.crt"].contains(&name.as_ref()),
+                "{what}: key material left: {}",
+                f.display()
             );
-            if phase == "finished" || phase == "aborted" {
-                assert!(
-                    !["old.key", "new.key", "old.crt", "new.crt"].contains(&name.as_str()),
-                    "{what}: key material left: {}",
-                    e.path().display()
-                );
-            }
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            }
         }
     }
 }

@@ -106,9 +106,14 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
             });
         }
     }
-    if args.step == RotateStep::Status {
-        return status(args, &s, &kinds, now, out);
-    }
+    // Status only reads; the other steps change files, under the lock.
+    let step = match args.step {
+        RotateStep::Begin => Step::Begin,
+        RotateStep::Reissue => Step::Reissue,
+        RotateStep::Finish => Step::Finish,
+        RotateStep::Abort => Step::Abort,
+        RotateStep::Status => return status(args, &s, &kinds, now, out),
+    };
     let _lock = fs::lock_dir(&s.cert_dir, args.pki.lock_timeout)?;
     let etcd_dir = s.cert_dir.join("etcd");
     let rotation_dirs: Vec<PathBuf> = CaKind::ALL
@@ -133,11 +138,11 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
     } else {
         None
     };
-    let tenants = match (args.step, cluster_phase) {
-        (RotateStep::Reissue, Some(Phase::Begun)) | (RotateStep::Finish, Some(Phase::Reissued)) => {
+    let tenants = match (step, cluster_phase) {
+        (Step::Reissue, Some(Phase::Begun)) | (Step::Finish, Some(Phase::Reissued)) => {
             tenants(args, out)?
         }
-        (RotateStep::Abort, Some(p)) if p.in_progress() => match tenants(args, out) {
+        (Step::Abort, Some(p)) if p.in_progress() => match tenants(args, out) {
             Ok(t) => t,
             Err(e) => {
                 out.warning(format_args!(
@@ -155,12 +160,11 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
         } else {
             None
         };
-        let report = match args.step {
-            RotateStep::Begin => begin(args, &s, kind, now, out)?,
-            RotateStep::Reissue => reissue(args, &s, kind, t, now)?,
-            RotateStep::Finish => finish(args, &s, kind, t, now)?,
-            RotateStep::Abort => abort(args, &s, kind, t, now)?,
-            RotateStep::Status => unreachable_status()?,
+        let report = match step {
+            Step::Begin => begin(args, &s, kind, now, out)?,
+            Step::Reissue => reissue(args, &s, kind, t, now)?,
+            Step::Finish => finish(args, &s, kind, t, now)?,
+            Step::Abort => abort(args, &s, kind, t, now)?,
         };
         for w in &report.warnings {
             out.warning(w);
@@ -234,11 +238,13 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
     })
 }
 
-fn unreachable_status() -> Result<StepReport, Error> {
-    Err(Error::Usage {
-        flag: "STEP",
-        message: "status is handled before the lock".into(),
-    })
+/// A step that changes files (`status` only reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Begin,
+    Reissue,
+    Finish,
+    Abort,
 }
 
 /// The CA's row in the PKI table, when this cluster has it.
@@ -493,7 +499,7 @@ fn begin(
         shredded: Vec::new(),
         ended: Vec::new(),
         warnings,
-        restart: restarts(kind, RotateStep::Begin),
+        restart: restarts(kind, Step::Begin),
         next: match kind {
             CaKind::Cluster => "distribute ca.crt to every node, restart as listed, re-issue tenants with `tenantctl renew --all`, then `tenantctl pki rotate-ca reissue`".into(),
             _ => format!("restart as listed, then `tenantctl pki rotate-ca reissue --ca {kind}`"),
@@ -748,7 +754,7 @@ fn reissue(
         shredded: Vec::new(),
         ended: Vec::new(),
         warnings,
-        restart: restarts(kind, RotateStep::Reissue),
+        restart: restarts(kind, Step::Reissue),
         next: format!(
             "restart as listed, copy the new kubeconfigs out, wait until every kubelet has a certificate from the new CA, then `tenantctl pki rotate-ca finish --ca {kind}`"
         ),
@@ -812,7 +818,7 @@ fn finish(
         shredded,
         ended,
         warnings,
-        restart: restarts(kind, RotateStep::Finish),
+        restart: restarts(kind, Step::Finish),
         next: if kind == CaKind::Cluster {
             "restart as listed; distribute the new ca.crt to every node; the rotation is complete"
                 .into()
@@ -902,7 +908,7 @@ fn abort(
         shredded,
         ended: Vec::new(),
         warnings,
-        restart: restarts(kind, RotateStep::Abort),
+        restart: restarts(kind, Step::Abort),
         next: "restart as listed; the old CA is the only one again".into(),
     })
 }
@@ -1169,9 +1175,9 @@ fn tenants(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<Option<Vec<Tenan
 }
 
 /// What to restart after a step, in order, for a kubeadm control plane.
-fn restarts(kind: CaKind, step: RotateStep) -> Vec<&'static str> {
+fn restarts(kind: CaKind, step: Step) -> Vec<&'static str> {
     match (kind, step) {
-        (CaKind::Cluster, RotateStep::Begin) => vec![
+        (CaKind::Cluster, Step::Begin) => vec![
             "kube-apiserver",
             "kube-controller-manager",
             "kube-scheduler",
