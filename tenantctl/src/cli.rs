@@ -20,7 +20,7 @@ pub use pki::{
 pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
     ApplyArgs, AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs,
-    SignerKind,
+    SignerKind, TenantSet,
 };
 
 /// The exit codes every command shares (`--help` and the README list them).

@@ -9,6 +9,9 @@ use k8s_openapi::jiff;
 /// (`2w`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration (examples: 8760h, 365d, 1h30m)");
+    if s.starts_with('-') {
+        return Err(format!("{s:?} is negative; a duration must be positive"));
+    }
     if s.is_empty() {
         return Err(bad());
     }
@@ -90,6 +93,13 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn negative_durations_are_refused_by_their_own_check() {
+        let err = parse_duration("-5h").unwrap_err();
+        assert_eq!(err, "\"-5h\" is negative; a duration must be positive");
+        assert!(parse_duration_or_zero("-0s").is_err());
+    }
 
     #[test]
     fn durations() {

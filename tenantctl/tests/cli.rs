@@ -121,7 +121,7 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn bad_flags_are_one_clear_line_and_write_nothing() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--apiserver-advertise-address", "not-an-ip"],
             "--apiserver-advertise-address",
@@ -131,6 +131,13 @@ fn bad_flags_are_one_clear_line_and_write_nothing() {
         (&["--encryption-algorithm", "DSA-1024"], "DSA-1024"),
         (&["--node-name", "Bad_Name"], "Bad_Name"),
         (&["--cert-validity", "10y"], "10y"),
+        // A leading '-' is the flag's value, refused by its own check (not "unexpected
+        // argument '-5'").
+        (
+            &["--cert-validity", "-5h"],
+            "\"-5h\" is negative; a duration must be positive",
+        ),
+        (&["--ca-validity=-1d"], "\"-1d\" is negative"),
     ];
     for (flags, culprit) in cases {
         let dir = tempfile::tempdir().unwrap();

@@ -5,6 +5,7 @@ mod fake_apiserver;
 mod fuzz_corpus;
 mod kube_loader;
 mod openssl;
+mod real;
 mod rotate;
 mod tenant;
 mod tls;

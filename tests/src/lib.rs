@@ -9,6 +9,7 @@ use std::{
 
 use clap::Parser as _;
 
+pub mod control_plane;
 pub mod fake_apiserver;
 
 /// A PKI and kubeconfig set written by the real `pki init` code path.
@@ -42,6 +43,12 @@ impl Cluster {
     /// [`fake_apiserver::set_kubeconfig_server`].
     pub fn init_loopback(extra: &[&str]) -> Self {
         Self::init_with(&fake_apiserver::LOOPBACK_INIT_FLAGS, extra)
+    }
+
+    /// Runs `tenantctl pki init` with exactly `flags` (plus `--cert-dir` and
+    /// `--kubeconfig-dir`).
+    pub fn init_with_node(flags: &[&str]) -> Self {
+        Self::init_with(flags, &[])
     }
 
     fn init_with(node: &[&str], extra: &[&str]) -> Self {

@@ -168,7 +168,7 @@ pub struct CheckArgs {
     pub output: Format,
 
     /// Exit 1 when anything expires within DURATION (e.g. 30d).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub warn_within: Option<Duration>,
 
     /// Also write expiry timestamps in node-exporter's textfile format to FILE.
@@ -309,11 +309,11 @@ pub struct PkiArgs {
     pub encryption_algorithm: Option<KeyAlgorithm>,
 
     /// Validity of leaf certificates, e.g. 8760h, 365d [default: 8760h].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub cert_validity: Option<Duration>,
 
     /// Validity of the CA certificates, e.g. 87600h, 3650d [default: 87600h].
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub ca_validity: Option<Duration>,
 
     /// etcd is external: no etcd CA or etcd certificates are made.
@@ -322,7 +322,7 @@ pub struct PkiArgs {
 
     /// How long to wait for another tenantctl run that holds the lock on --cert-dir
     /// (default: fail at once, exit 4, naming the holder).
-    #[arg(long, value_parser = parse_duration_or_zero, value_name = "DURATION", default_value = "0s")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration_or_zero, value_name = "DURATION", default_value = "0s")]
     pub lock_timeout: Duration,
 }
 

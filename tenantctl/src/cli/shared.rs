@@ -36,11 +36,11 @@ pub struct ApiArgs {
 
     /// How long one API request may take before it is retried (twice at most for silence,
     /// five times in all for 429/5xx and connection errors).
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
 
     /// Give up the whole command after DURATION, whatever is under way.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 }
 

@@ -57,7 +57,7 @@ pub struct CsrApiArgs {
     pub approve: bool,
 
     /// With --signer csr: how long to wait for the certificate.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "2m", value_parser = parse_duration, value_name = "DURATION")]
     pub csr_timeout: Duration,
 }
 
@@ -102,7 +102,7 @@ pub struct CreateArgs {
     pub bind_group: bool,
 
     /// Lifetime of the certificate or token (e.g. 12h, 30d). Never past the CA's expiry.
-    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
     pub ttl: Duration,
 
     /// Key algorithm of the tenant's key.
@@ -150,6 +150,11 @@ pub struct CreateArgs {
     /// Allow system: user names and groups (system:masters bypasses RBAC).
     #[arg(long)]
     pub allow_privileged: bool,
+
+    /// How long to wait for the API server's authorizer to allow the new bindings before the
+    /// tenant fails as "not effective yet" (RBAC sees a new binding with a lag).
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub verify_timeout: Duration,
 
     /// Replace existing output files.
     #[arg(long)]
@@ -220,9 +225,20 @@ pub struct ApplyArgs {
     )]
     pub files: Vec<PathBuf>,
 
-    /// Revoke Active tenants in the ledger that the input does not name.
-    #[arg(long)]
+    /// The set these tenants belong to: every tenant apply creates or updates is labelled with
+    /// it (record and objects), and --prune works within it.
+    #[arg(long = "set", value_name = "NAME")]
+    pub set: Option<TenantSet>,
+
+    /// Revoke the Active tenants of --set that the input no longer names (needs --set; tenants
+    /// from create or another set are never pruned).
+    #[arg(long, requires = "set")]
     pub prune: bool,
+
+    /// Replace an existing OUT-DIR/USER.kubeconfig that tenantctl did not write for that tenant
+    /// (by default that tenant is refused and the others go on).
+    #[arg(long)]
+    pub overwrite: bool,
 
     /// Print the plan per tenant; read the cluster, change nothing.
     #[arg(long)]
@@ -237,7 +253,7 @@ pub struct ApplyArgs {
     pub concurrency: u16,
 
     /// Renew credentials that expire within DURATION (or have expired).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub renew_within: Option<Duration>,
 
     /// Revoke and re-create tenants whose auth or groups changed (new credentials; the old
@@ -248,6 +264,11 @@ pub struct ApplyArgs {
     /// Allow system: user names and groups, and cluster-wide bindings of privileged roles.
     #[arg(long)]
     pub allow_privileged: bool,
+
+    /// How long to wait for the API server's authorizer to allow the new bindings before the
+    /// tenant fails as "not effective yet" (RBAC sees a new binding with a lag).
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub verify_timeout: Duration,
 
     /// The cluster PKI directory (ca.crt, ca.key) for tenants with signer local.
     #[arg(long, default_value = "/etc/kubernetes/pki", value_name = "DIR")]
@@ -278,7 +299,7 @@ pub struct ListArgs {
     pub output: Format,
 
     /// Only tenants whose current credential expires within DURATION (or has expired).
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub expiring: Option<Duration>,
 
     #[command(flatten)]
@@ -315,7 +336,7 @@ pub struct RenewArgs {
 
     /// With --all: only tenants whose current credential ends within DURATION (and, during a
     /// CA rotation, those still on the old CA).
-    #[arg(long, requires = "all", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, requires = "all", value_parser = parse_duration, value_name = "DURATION")]
     pub expiring: Option<Duration>,
 
     /// With --all: where to write USER.kubeconfig (created 0700 when missing) [default: .].
@@ -323,7 +344,7 @@ pub struct RenewArgs {
     pub out_dir: Option<PathBuf>,
 
     /// Lifetime of the new certificate or token.
-    #[arg(long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30d", value_parser = parse_duration, value_name = "DURATION")]
     pub ttl: Duration,
 
     /// Key algorithm of the new key (default: the current certificate's).
@@ -387,5 +408,45 @@ impl ValueEnum for RoleKind {
             }
             Self::Role => clap::builder::PossibleValue::new("Role").alias("role"),
         })
+    }
+}
+
+/// The name of a set of tenants (`apply --set`): a Kubernetes label value, non-empty (at most
+/// 63 characters of `[A-Za-z0-9._-]`, beginning and ending with a letter or digit), since it is
+/// stored as the label `tenantctl.io/set` on the record and on every object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TenantSet(String);
+
+impl TenantSet {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for TenantSet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        if s.is_empty()
+            || s.len() > 63
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || !alnum(s.chars().next())
+            || !alnum(s.chars().last())
+        {
+            return Err(format!(
+                "{s:?} is not a set name: 1-63 letters, digits, '-', '_' or '.', beginning and ending with a letter or digit (it becomes a label value)"
+            ));
+        }
+        Ok(Self(s.to_owned()))
     }
 }

@@ -14,7 +14,7 @@ use k8s_openapi::{
         authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec},
         authorization::v1::{
             ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-            SubjectAccessReview, SubjectAccessReviewSpec,
+            SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
         },
         core::v1::{Namespace, ServiceAccount},
         rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding},
@@ -27,7 +27,7 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::retry::Retry;
+use super::{access::Decision, retry::Retry};
 use crate::error::Error;
 
 /// The field manager of every server-side apply.
@@ -279,7 +279,7 @@ impl Cluster {
         group: &str,
         resource: &str,
         namespace: Option<&str>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Decision, Error> {
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -298,7 +298,7 @@ impl Cluster {
         };
         let what = format!("create subjectaccessreview for {user}");
         let r = self.retry.run(&what, || api.create(&POST, &review)).await?;
-        Ok(r.status.is_some_and(|s| s.allowed))
+        Ok(decision(r.status))
     }
 
     /// Creates a namespaced object (POST): a 409 means it exists already.
@@ -497,7 +497,7 @@ pub async fn can_i(
     group: &str,
     resource: &str,
     namespace: Option<&str>,
-) -> Result<bool, Error> {
+) -> Result<Decision, Error> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
     let review = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
@@ -517,7 +517,20 @@ pub async fn can_i(
             api.create(&POST, &review)
         })
         .await?;
-    Ok(r.status.is_some_and(|s| s.allowed))
+    Ok(decision(r.status))
+}
+
+/// What an access review's status says (an absent status allows nothing).
+fn decision(status: Option<SubjectAccessReviewStatus>) -> Decision {
+    status.map_or_else(Decision::default, |s| Decision {
+        allowed: s.allowed,
+        denied: s.denied.unwrap_or(false),
+        reason: s
+            .reason
+            .filter(|r| !r.is_empty())
+            .or(s.evaluation_error)
+            .unwrap_or_default(),
+    })
 }
 
 async fn apply<K>(retry: &Retry, api: &Api<K>, obj: &K) -> Result<K, Error>

@@ -17,7 +17,7 @@ mod plan;
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::{Instant, SystemTime},
+    time::{Duration, Instant, SystemTime},
 };
 
 use futures::StreamExt as _;
@@ -41,7 +41,7 @@ use super::{
     lifecycle::revoke_stored,
     rollback::{Step, Undo, delete_binding},
     spec::{TenantSpec, new_record},
-    verify::sample,
+    verify::{grants_nothing, sample},
 };
 use crate::{
     cli::{ApplyArgs, Format, SignerKind},
@@ -70,6 +70,8 @@ pub struct Settings {
     pub csr: CsrOptions,
     /// `-o`.
     pub format: Format,
+    /// `--verify-timeout`.
+    pub verify_timeout: Duration,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             cert_dir: args.cert_dir.clone(),
             csr: CsrOptions::from_flags(args.csr_api),
             format: args.output,
+            verify_timeout: args.verify_timeout,
         }
     }
 }
@@ -722,7 +725,8 @@ impl Ctx<'_> {
         };
 
         // 5. The API server's authorizer must grant each role to this identity.
-        self.check_access(spec, &c.rules).await?;
+        let warnings = self.check_access(spec, &c.rules).await?;
+        done.warnings.extend(warnings);
 
         // 6. Hand out, then Active.
         let path = self.write(tenant, &kubeconfig).await?;
@@ -757,7 +761,8 @@ impl Ctx<'_> {
             delete_binding(cluster, b, uid_of(b)).await?;
         }
         if !u.apply.is_empty() {
-            self.check_access(spec, &u.rules).await?;
+            let warnings = self.check_access(spec, &u.rules).await?;
+            done.warnings.extend(warnings);
         }
         // A renewal: the new credential, recorded before its kubeconfig is written.
         let renewal = if u.renew {
@@ -836,12 +841,13 @@ impl Ctx<'_> {
     }
 
     /// SubjectAccessReview for each role's first resource rule, as the identity the API
-    /// server will see.
+    /// server will see, polled until the authorizer allows it (within `--verify-timeout`).
+    /// Returns a warning for each role that grants nothing to check.
     async fn check_access(
         &self,
         spec: &TenantSpec,
         rules: &[(RoleRef, Vec<PolicyRule>)],
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<String>, Error> {
         let tenant = &spec.tenant;
         let ns = spec.bindings.namespace.as_deref();
         let user = tenant.username_in_cluster(ns);
@@ -858,24 +864,23 @@ impl Ctx<'_> {
                 .chain(["system:authenticated".to_owned()])
                 .collect(),
         };
+        let mut warnings = Vec::new();
         for (role, rules) in rules {
             let Some((verb, group, resource)) = sample(rules) else {
+                warnings.push(grants_nothing(role, rules));
                 continue;
             };
-            let allowed = self
-                .cluster
-                .subject_can(&user, &groups, &verb, &group, &resource, ns)
-                .await?;
-            if !allowed {
-                return Err(Error::Verify {
-                    message: format!(
-                        "the API server does not let {user} {verb} {resource}{} although {role} allows it",
-                        ns.map(|n| format!(" in {n}")).unwrap_or_default()
-                    ),
-                });
-            }
+            let what = format!(
+                "{user} may {verb} {resource}{} as {role} allows",
+                ns.map(|n| format!(" in {n}")).unwrap_or_default()
+            );
+            cluster::until_allowed(&what, self.settings.verify_timeout, || {
+                self.cluster
+                    .subject_can(&user, &groups, &verb, &group, &resource, ns)
+            })
+            .await?;
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 

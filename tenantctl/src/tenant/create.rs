@@ -58,6 +58,8 @@ pub struct CreatePlan {
     pub format: Format,
     /// `--allow-privileged`: cluster-wide bindings of privileged roles are allowed.
     pub allow_privileged: bool,
+    /// `--verify-timeout`: how long the new bindings may take to be effective.
+    pub verify_timeout: Duration,
 }
 
 impl CreatePlan {
@@ -94,6 +96,7 @@ impl CreatePlan {
             import: args.cert.clone().zip(args.key.clone()),
             format: args.output,
             allow_privileged: args.allow_privileged,
+            verify_timeout: args.verify_timeout,
         })
     }
 
@@ -501,8 +504,19 @@ where
 
     // 4. Verify as the tenant.
     let client = tenant_client(kubeconfig.clone()).await?;
-    let summary = verify(&client, cluster.retry(), tenant, namespace, &checked.rules).await?;
-    progress!(out, "verified: {summary}");
+    let verified = verify(
+        &client,
+        cluster.retry(),
+        tenant,
+        namespace,
+        &checked.rules,
+        plan.verify_timeout,
+    )
+    .await?;
+    for w in &verified.warnings {
+        out.warning(w);
+    }
+    progress!(out, "verified: {}", verified.summary);
     Ok((kubeconfig, stored))
 }
 

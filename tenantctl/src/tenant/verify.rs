@@ -1,5 +1,8 @@
 //! Verification as the tenant: the API server must see the tenant's user name and groups
-//! (SelfSubjectReview), and allow a rule of each bound role (SelfSubjectAccessReview).
+//! (SelfSubjectReview), and allow a rule of each bound role (SelfSubjectAccessReview, polled
+//! until the authorizer's cache has the new binding: [`cluster::until_allowed`]).
+
+use std::time::Duration;
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::Client;
@@ -7,15 +10,26 @@ use kube::Client;
 use super::{RoleRef, Tenant};
 use crate::{cluster, error::Error};
 
+/// What verification found: one line for people, and warnings (a role that grants nothing).
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// "the API server sees alice (groups …); can get pods in team-a (ClusterRole/view)".
+    pub summary: String,
+    /// Roles whose rules could not be checked, each a sentence.
+    pub warnings: Vec<String>,
+}
+
 /// Asks the API server, as the tenant, who it is and whether each role works: the user name
-/// and groups must be the tenant's, and the first resource rule of each role must be allowed.
+/// and groups must be the tenant's, and the first resource rule of each role must be allowed
+/// within `wait` (the authorizer sees a new binding with a lag).
 pub async fn verify(
     client: &Client,
     retry: &cluster::Retry,
     tenant: &Tenant,
     namespace: Option<&str>,
     rules: &[(RoleRef, Vec<PolicyRule>)],
-) -> Result<String, Error> {
+    wait: Duration,
+) -> Result<Verified, Error> {
     let expected = tenant.username_in_cluster(namespace);
     let mut summary = String::new();
     match cluster::whoami(client, retry).await? {
@@ -47,19 +61,20 @@ pub async fn verify(
         )),
     }
     let mut checks = Vec::new();
+    let mut warnings = Vec::new();
     for (role, rules) in rules {
         let Some((verb, group, resource)) = sample(rules) else {
-            checks.push(format!("{role} has no resource rules to check"));
+            warnings.push(grants_nothing(role, rules));
             continue;
         };
-        if !cluster::can_i(client, retry, &verb, &group, &resource, namespace).await? {
-            return Err(Error::Verify {
-                message: format!(
-                    "{expected} may not {verb} {resource}{} although {role} allows it",
-                    namespace.map(|n| format!(" in {n}")).unwrap_or_default()
-                ),
-            });
-        }
+        let what = format!(
+            "{expected} may {verb} {resource}{} as {role} allows",
+            namespace.map(|n| format!(" in {n}")).unwrap_or_default()
+        );
+        cluster::until_allowed(&what, wait, || {
+            cluster::can_i(client, retry, &verb, &group, &resource, namespace)
+        })
+        .await?;
         let group = if group.is_empty() {
             String::new()
         } else {
@@ -70,7 +85,22 @@ pub async fn verify(
             namespace.map_or_else(|| "cluster-wide".to_owned(), |n| format!("in {n}"))
         ));
     }
-    Ok(format!("{summary}; {}", checks.join("; ")))
+    if !checks.is_empty() {
+        summary.push_str("; ");
+        summary.push_str(&checks.join("; "));
+    }
+    Ok(Verified { summary, warnings })
+}
+
+/// The warning for a role with no resource rule to check: with no rules at all the tenant can
+/// do nothing (an aggregated ClusterRole such as `view` is empty until kube-controller-manager
+/// aggregates it), which must never pass silently.
+pub(super) fn grants_nothing(role: &RoleRef, rules: &[PolicyRule]) -> String {
+    if rules.is_empty() {
+        format!("{role} has no rules: the tenant can do nothing")
+    } else {
+        format!("{role} has only non-resource rules: nothing was checked")
+    }
 }
 
 /// The first checkable (verb, group, resource) of a role's rules.

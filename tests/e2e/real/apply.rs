@@ -1,0 +1,1 @@
+//! `apply -f` on the real API server.

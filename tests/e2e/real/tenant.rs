@@ -1,0 +1,100 @@
+//! `create`, `renew` and `revoke` of certificate, CSR-API and token tenants on the real API
+//! server, each kubeconfig then used by kubectl.
+
+use std::path::Path;
+
+use serde_json::Value;
+use workspace_tests::{control_plane::ControlPlane, tenantctl};
+
+/// `tenantctl ARGS… --kubeconfig admin.conf --cert-dir PKI`.
+pub(super) fn run(cp: &ControlPlane, args: &[&str]) -> Result<String, tenantctl::Error> {
+    let admin = cp.admin().display().to_string();
+    let pki = cp.cluster.pki.display().to_string();
+    let mut argv = args.to_vec();
+    argv.extend(["--kubeconfig", &admin, "--cert-dir", &pki]);
+    tenantctl(&argv)
+}
+
+/// The tenant record from the ledger, through `tenantctl show -o json`.
+pub(super) fn show(cp: &ControlPlane, user: &str) -> Value {
+    let admin = cp.admin().display().to_string();
+    let out = tenantctl(&["show", user, "-o", "json", "--kubeconfig", &admin]).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// kubectl with a tenant's kubeconfig: (success, stdout + stderr).
+pub(super) fn as_tenant(cp: &ControlPlane, kubeconfig: &Path, args: &[&str]) -> (bool, String) {
+    let (ok, out, err) = cp.kubectl_as(kubeconfig, args);
+    (ok, format!("{out}{err}"))
+}
+
+#[test]
+fn certificate_tenant_create_renew_revoke() {
+    let Some(cp) = ControlPlane::start() else {
+        return;
+    };
+    // admin.conf (O = kubeadm:cluster-admins) works once the group is bound.
+    let (ok, out, err) = cp.kubectl_as(&cp.admin(), &["get", "ns", "-o", "name"]);
+    assert!(ok && out.contains("namespace/kube-system"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("alice.kubeconfig");
+    let kc_s = kc.display().to_string();
+    run(
+        &cp,
+        &[
+            "create",
+            "alice",
+            "--role",
+            "view",
+            "-n",
+            "team-a",
+            "--create-namespace",
+            "--kubeconfig-out",
+            &kc_s,
+        ],
+    )
+    .unwrap();
+    let record = show(&cp, "alice");
+    assert_eq!(record["phase"], "Active", "{record}");
+    // view (aggregated by the controller manager) lets alice read, not write.
+    let (ok, out) = as_tenant(&cp, &kc, &["get", "configmaps", "-n", "team-a"]);
+    assert!(ok, "{out}");
+    let (ok, out) = as_tenant(&cp, &kc, &["create", "configmap", "x", "-n", "team-a"]);
+    assert!(!ok && out.contains("forbidden"), "{out}");
+    let (ok, out) = as_tenant(&cp, &kc, &["get", "pods", "-n", "default"]);
+    assert!(!ok && out.contains("forbidden"), "{out}");
+
+    // renew: a new certificate that works, recorded in the ledger.
+    let kc2 = dir.path().join("alice2.kubeconfig");
+    let kc2_s = kc2.display().to_string();
+    run(&cp, &["renew", "alice", "--kubeconfig-out", &kc2_s]).unwrap();
+    let record = show(&cp, "alice");
+    assert_eq!(
+        record["credentials"].as_array().unwrap().len(),
+        2,
+        "{record}"
+    );
+    let (ok, out) = as_tenant(&cp, &kc2, &["get", "configmaps", "-n", "team-a"]);
+    assert!(ok, "{out}");
+
+    // revoke: the bindings go, so both certificates (still valid) are forbidden.
+    let admin = cp.admin().display().to_string();
+    tenantctl(&["revoke", "alice", "--kubeconfig", &admin]).unwrap();
+    assert_eq!(show(&cp, "alice")["phase"], "Revoked");
+    for k in [&kc, &kc2] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (ok, out) = as_tenant(&cp, k, &["get", "configmaps", "-n", "team-a"]);
+            if !ok {
+                assert!(out.contains("forbidden"), "{out}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still allowed after revoke"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
