@@ -2198,14 +2198,22 @@ const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1";
 const MANAGED_SELECTOR: &str = "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dtenantctl";
 
 /// A stored record ConfigMap of `user` bound to ClusterRole `role`.
+/// An Active certificate tenant of the set `team` (apply --set team).
 fn ledger_entry(user: &str, role: &str, rv: u32) -> Value {
-    let record = json!({"user": user, "auth": "cert", "phase": "Active",
+    ledger_entry_in(user, role, rv, Some("team"))
+}
+
+fn ledger_entry_in(user: &str, role: &str, rv: u32, set: Option<&str>) -> Value {
+    let mut record = json!({"user": user, "auth": "cert", "phase": "Active",
         "roles": [{"kind": "ClusterRole", "name": role}],
         "bindings": [{"kind": "ClusterRoleBinding", "name": format!("tenantctl:{user}:{role}"),
                       "role": {"kind": "ClusterRole", "name": role}}],
         "credentials": [{"kind": "cert", "signer": "local", "serial": "01", "sha256": "ab",
             "keyAlgorithm": "ECDSA-P256", "notBefore": "2026-11-01T00:00:00Z", "notAfter": "2099-01-01T00:00:00Z"}],
         "created": "2026-11-01T00:00:00Z"});
+    if let Some(set) = set {
+        record["set"] = json!(set);
+    }
     json!({"apiVersion": "v1", "kind": "ConfigMap",
            "metadata": {"name": format!("tenant-{user}"), "namespace": RECORD_NAMESPACE,
                         "uid": format!("uid-{user}"), "resourceVersion": rv.to_string(),
@@ -2363,11 +2371,17 @@ async fn apply_creates_updates_keeps_and_prunes_with_the_exact_requests() {
             ledger_entry("bob", "view", 11),
             ledger_entry("carol", "view", 21),
             ledger_entry("dave", "view", 31),
+            // erin came from `tenantctl create` (no set), frank from another team's file:
+            // neither is pruned.
+            ledger_entry_in("erin", "view", 41, None),
+            ledger_entry_in("frank", "view", 51, Some("other")),
         ],
         vec![
             listed_crb("bob", "view"),
             listed_crb("carol", "view"),
             listed_crb("dave", "view"),
+            listed_crb("erin", "view"),
+            listed_crb("frank", "view"),
         ],
     );
     steps.push(apply(
@@ -2386,6 +2400,8 @@ async fn apply_creates_updates_keeps_and_prunes_with_the_exact_requests() {
             assert_eq!(r["credentials"].as_array().unwrap().len(), 1);
             assert_eq!(r["credentials"][0]["kind"], "cert");
             assert_eq!(r["roles"], json!([{"kind": "ClusterRole", "name": "view"}]));
+            assert_eq!(r["set"], "team");
+            assert_eq!(cm["metadata"]["labels"]["tenantctl.io/set"], "team");
             Some((201, stored(cm, 1)))
         },
     ));
@@ -2394,6 +2410,7 @@ async fn apply_creates_updates_keeps_and_prunes_with_the_exact_requests() {
         |b| {
             assert_eq!(b["subjects"][0]["name"], "alice");
             assert_eq!(b["metadata"]["labels"]["tenantctl.io/tenant"], "alice");
+            assert_eq!(b["metadata"]["labels"]["tenantctl.io/set"], "team");
         },
     ));
     steps.push(review("alice", true));
@@ -2461,7 +2478,13 @@ async fn apply_creates_updates_keeps_and_prunes_with_the_exact_requests() {
             Some((200, stored(cm, 32)))
         },
     ));
-    let (r, out, dir) = run_apply(&file, &["--prune", "-o", "json"], &pki, steps).await;
+    let (r, out, dir) = run_apply(
+        &file,
+        &["--set", "team", "--prune", "-o", "json"],
+        &pki,
+        steps,
+    )
+    .await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     let result: Value = serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(result["kind"], "ApplyResult");
@@ -2602,7 +2625,7 @@ async fn apply_dry_run_reads_only_and_a_second_apply_is_all_unchanged() {
         ],
         vec![listed_crb("bob", "view"), listed_crb("zed", "view")],
     );
-    let (r, out, dir) = run_apply(&file, &["--prune"], &pki, steps).await;
+    let (r, out, dir) = run_apply(&file, &["--set", "team", "--prune"], &pki, steps).await;
     r.unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert!(
         out.stdout

@@ -1439,6 +1439,7 @@ mod tests {
             credentials,
             created: "2026-01-01T00:00:00Z".into(),
             revoked: None,
+            set: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! namespace is shared and kept) and does not stop the others.
 
 mod file;
+mod owned;
 mod plan;
 
 use std::{
@@ -35,10 +36,11 @@ use plan::{Action, Create, Observed, Update, plan};
 pub use plan::{Options, Outcome};
 
 use super::{
-    AuthKind, Binding, CredentialRecord, Phase, RoleKind, RoleRef, Tenant,
+    AuthKind, Binding, CredentialRecord, Phase, RoleKind, RoleRef, Tenant, TenantRecord,
     credentials::{self, CsrOptions, Minted},
     ledger::{self, Stored},
     lifecycle::revoke_stored,
+    names::SET_LABEL,
     rollback::{Step, Undo, delete_binding},
     spec::{TenantSpec, new_record},
     verify::{grants_nothing, sample},
@@ -72,6 +74,8 @@ pub struct Settings {
     pub format: Format,
     /// `--verify-timeout`.
     pub verify_timeout: Duration,
+    /// `--overwrite`: replace kubeconfig files tenantctl did not write for the tenant.
+    pub overwrite: bool,
 }
 
 impl Settings {
@@ -81,6 +85,7 @@ impl Settings {
             out_dir: args.out_dir.clone(),
             concurrency: usize::from(args.concurrency),
             options: Options {
+                set: args.set.as_ref().map(|s| s.as_str().to_owned()),
                 prune: args.prune,
                 recreate: args.recreate,
                 renew_within: args.renew_within,
@@ -92,6 +97,7 @@ impl Settings {
             csr: CsrOptions::from_flags(args.csr_api),
             format: args.output,
             verify_timeout: args.verify_timeout,
+            overwrite: args.overwrite,
         }
     }
 }
@@ -196,7 +202,7 @@ pub async fn apply_online(
 ) -> Result<(), Error> {
     let started = Instant::now();
     let observed = observe(cluster, &desired).await?;
-    let actions = plan(desired, &observed, settings.options);
+    let actions = plan(desired, &observed, &settings.options);
     progress!(
         out,
         "read {} record(s), {} binding(s), {} namespace(s) in {}",
@@ -559,6 +565,36 @@ impl Ctx<'_> {
         self.settings.out_dir.join(tenant.file_name("kubeconfig"))
     }
 
+    /// `b` with the label of `--set`, if any.
+    fn in_set(&self, b: &Binding) -> Binding {
+        let mut b = b.clone();
+        if let Some(set) = &self.settings.options.set {
+            let meta = match &mut b {
+                Binding::Cluster(crb) => &mut crb.metadata,
+                Binding::Namespaced(rb) => &mut rb.metadata,
+            };
+            meta.labels
+                .get_or_insert_default()
+                .insert(SET_LABEL.to_owned(), set.clone());
+        }
+        b
+    }
+
+    /// The tenant's kubeconfig path may be written: absent, holding one of the tenant's own
+    /// credentials, or `--overwrite`.
+    fn may_write(&self, spec: &TenantSpec, record: Option<&TenantRecord>) -> Result<(), Error> {
+        if self.settings.overwrite {
+            return Ok(());
+        }
+        let tenant = &spec.tenant;
+        owned::check(
+            &self.kubeconfig_path(tenant),
+            tenant,
+            spec.bindings.namespace.as_deref(),
+            record,
+        )
+    }
+
     /// A key and certificate: the local CA's on the blocking pool (keygen is CPU work), or the
     /// CSR API's.
     async fn mint(&self, spec: &TenantSpec) -> Result<Minted, Error> {
@@ -631,6 +667,7 @@ impl Ctx<'_> {
         let objects = spec.bindings.objects(tenant);
         let ns = spec.bindings.namespace.as_deref().unwrap_or_default();
         let mut done = Done::default();
+        self.may_write(spec, c.previous.as_ref().map(|p| &p.record))?;
 
         // 1. A certificate first: it stays in memory until the record holds it.
         let minted = match tenant.auth() {
@@ -661,7 +698,7 @@ impl Ctx<'_> {
             .service_account
             .as_ref()
             .and_then(|sa| sa.metadata.name.clone());
-        let record = new_record(
+        let mut record = new_record(
             tenant,
             &spec.bindings,
             created_namespace,
@@ -669,6 +706,12 @@ impl Ctx<'_> {
             credentials,
             self.now(),
         );
+        record.set = self
+            .settings
+            .options
+            .set
+            .clone()
+            .or_else(|| c.previous.as_ref().and_then(|p| p.record.set.clone()));
         let mut stored = match &c.previous {
             Some(previous) => {
                 let stored = ledger::replace(cluster, tenant, previous, &record).await?;
@@ -701,6 +744,7 @@ impl Ctx<'_> {
             delete_binding(cluster, b, uid_of(b)).await?;
         }
         for b in &objects.bindings {
+            let b = &self.in_set(b);
             let uid = apply_binding(cluster, b).await?;
             undo.push(Step::Binding(Box::new(b.clone()), uid));
         }
@@ -751,11 +795,14 @@ impl Ctx<'_> {
         let objects = spec.bindings.objects(tenant);
         let ns = spec.bindings.namespace.as_deref();
         let mut done = Done::default();
+        if u.renew {
+            self.may_write(spec, Some(&u.stored.record))?;
+        }
         if let (true, Some(sa), Some(ns)) = (u.service_account, &objects.service_account, ns) {
             cluster.apply_namespaced(ns, sa).await?;
         }
         for b in &u.apply {
-            apply_binding(cluster, b).await?;
+            apply_binding(cluster, &self.in_set(b)).await?;
         }
         for b in &u.delete {
             delete_binding(cluster, b, uid_of(b)).await?;
@@ -799,6 +846,9 @@ impl Ctx<'_> {
             r.bind_group = spec.bindings.bind_group;
             r.created_namespace |= u.create_namespace;
             r.credentials.extend(credential.clone());
+            if let Some(set) = &self.settings.options.set {
+                r.set = Some(set.clone());
+            }
             Ok(())
         })
         .await?;
@@ -903,7 +953,7 @@ impl From<kubeconfig::Error> for Handed {
 }
 
 /// The record must still be in `phase`: another run may have finished or revoked it.
-fn still(r: &super::TenantRecord, phase: Phase) -> Result<(), Error> {
+fn still(r: &TenantRecord, phase: Phase) -> Result<(), Error> {
     if r.phase == phase {
         return Ok(());
     }

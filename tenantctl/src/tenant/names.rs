@@ -10,6 +10,8 @@ use crate::{cli::AuthKind, cluster::RoleKind, error::Error};
 
 /// Label naming the tenant an object belongs to (see [`Tenant::label`]).
 pub(crate) const TENANT_LABEL: &str = "tenantctl.io/tenant";
+/// The label naming the set (`apply --set`) a tenant's record and objects belong to.
+pub(crate) const SET_LABEL: &str = "tenantctl.io/set";
 /// Annotation holding the exact user name (labels cannot hold every user name).
 pub(crate) const USER_ANNOTATION: &str = "tenantctl.io/user";
 

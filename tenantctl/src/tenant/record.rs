@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AuthKind, RoleRef, Tenant,
-    names::{TENANT_LABEL, USER_ANNOTATION},
+    names::{SET_LABEL, TENANT_LABEL, USER_ANNOTATION},
 };
 use crate::{
     cluster::MANAGED_BY,
@@ -72,6 +72,10 @@ pub struct TenantRecord {
     /// When the tenant was revoked (RFC 3339), if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// The set (`apply --set`) that manages this tenant; `apply --prune` of that set may revoke
+    /// it, nothing else prunes it. Also the record's label `tenantctl.io/set`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
 }
 
 /// One binding made for a tenant.
@@ -250,6 +254,9 @@ impl TenantRecord {
         })?;
         let mut labels = super::objects::labels(tenant);
         labels.insert(COMPONENT.0.into(), COMPONENT.1.into());
+        if let Some(set) = &self.set {
+            labels.insert(SET_LABEL.into(), set.clone());
+        }
         Ok(ConfigMap {
             metadata: ObjectMeta {
                 name: Some(tenant.record_name()),
@@ -335,6 +342,7 @@ mod tests {
             )],
             created: rfc3339(SystemTime::UNIX_EPOCH),
             revoked: None,
+            set: None,
             phase: Phase::Pending,
         };
         let cm = record.to_config_map(&tenant, RECORD_NAMESPACE).unwrap();

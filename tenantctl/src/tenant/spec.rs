@@ -147,6 +147,7 @@ pub(super) fn new_record(
         credentials,
         created: rfc3339(now),
         revoked: None,
+        set: None,
         phase: Phase::Pending,
     }
 }

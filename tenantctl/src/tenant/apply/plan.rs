@@ -37,9 +37,11 @@ pub(super) struct Observed {
 }
 
 /// How to plan.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
-    /// Revoke Active tenants the file does not name.
+    /// The set (`--set`) the file's tenants are labelled with; `--prune` works within it.
+    pub set: Option<String>,
+    /// Revoke the set's Active tenants the file does not name (only with `set`).
     pub prune: bool,
     /// Revoke and re-create tenants whose identity (auth, groups) changed.
     pub recreate: bool,
@@ -269,7 +271,7 @@ impl Update {
 }
 
 /// One action per tenant of the file (in its order), then the prunes.
-pub(super) fn plan(desired: Vec<Desired>, observed: &Observed, options: Options) -> Vec<Action> {
+pub(super) fn plan(desired: Vec<Desired>, observed: &Observed, options: &Options) -> Vec<Action> {
     let records: BTreeMap<&str, &Stored> = observed
         .records
         .iter()
@@ -286,12 +288,16 @@ pub(super) fn plan(desired: Vec<Desired>, observed: &Observed, options: Options)
             plan_one(d, records.get(user.as_str()).copied(), observed, options)
         })
         .collect();
-    if options.prune {
+    if let (true, Some(set)) = (options.prune, &options.set) {
         actions.extend(
             observed
                 .records
                 .iter()
-                .filter(|s| s.record.phase == Phase::Active && !named.contains(&s.record.user))
+                .filter(|s| {
+                    s.record.phase == Phase::Active
+                        && s.record.set.as_ref() == Some(set)
+                        && !named.contains(&s.record.user)
+                })
                 .map(|s| Action::Revoke {
                     stored: Box::new(s.clone()),
                 }),
@@ -304,7 +310,7 @@ fn plan_one(
     desired: Desired,
     stored: Option<&Stored>,
     observed: &Observed,
-    options: Options,
+    options: &Options,
 ) -> Action {
     let spec = &desired.spec;
     let user = spec.tenant.user().to_owned();
@@ -357,9 +363,14 @@ fn plan_one(
             "{why}: that is in the credential itself; `tenantctl revoke {user}` and apply again, or pass --recreate"
         ));
     }
+    // A tenant joining the set (or moving to it) gets every binding labelled anew.
+    let relabel = options
+        .set
+        .as_ref()
+        .is_some_and(|set| record.set.as_ref() != Some(set));
     let apply: Vec<Binding> = wanted
         .iter()
-        .filter(|w| !mine.iter().any(|b| same_binding(w, b)))
+        .filter(|w| relabel || !mine.iter().any(|b| same_binding(w, b)))
         .cloned()
         .collect();
     let service_account = spec.tenant.auth() == AuthKind::Token
@@ -369,7 +380,7 @@ fn plan_one(
                 .contains(&(ns.clone(), user.clone()))
         });
     let asked = TenantRecordView::of(spec);
-    let record_changes = !TenantRecordView::from_record(record).same(&asked);
+    let record_changes = !TenantRecordView::from_record(record).same(&asked) || relabel;
     let renew = match record.current_credential() {
         None => true,
         Some(c) => options
@@ -406,7 +417,7 @@ fn plan_one(
 fn cluster_checks(
     spec: &TenantSpec,
     observed: &Observed,
-    options: Options,
+    options: &Options,
 ) -> Result<(bool, Vec<(RoleRef, Vec<PolicyRule>)>), String> {
     let ns = spec.bindings.namespace.as_deref();
     let create_namespace = match ns {
@@ -591,6 +602,7 @@ mod tests {
 
     fn options(now: SystemTime) -> Options {
         Options {
+            set: None,
             prune: false,
             recreate: false,
             renew_within: None,
@@ -616,6 +628,7 @@ mod tests {
             credentials: vec![CredentialRecord::token(now, now + ttl)],
             created: rfc3339(now),
             revoked: None,
+            set: None,
         };
         observed.records.retain(|s| s.record.user != record.user);
         observed.records.push(Stored {
@@ -654,7 +667,7 @@ mod tests {
             doc("ci", "  auth: token\n  namespace: team-a\n")
         );
         let mut seen = observed();
-        let first = plan(desired(&text), &seen, options(now));
+        let first = plan(desired(&text), &seen, &options(now));
         assert_eq!(
             kinds(&first),
             [
@@ -671,7 +684,7 @@ mod tests {
             applied(&mut seen, &d, now, DAY * 30);
         }
         seen.namespaces.insert("new-ns".into());
-        let second = plan(desired(&text), &seen, options(now));
+        let second = plan(desired(&text), &seen, &options(now));
         assert!(
             second.iter().all(|a| a.outcome() == Outcome::Unchanged),
             "{:?}",
@@ -688,7 +701,7 @@ mod tests {
         let after = desired(
             &doc("alice", "  namespace: team-a\n").replace("[view]", "[edit, Role/deployer]"),
         );
-        let actions = plan(after, &seen, options(now));
+        let actions = plan(after, &seen, &options(now));
         let Action::Update(u) = &actions[0] else {
             panic!("{:?}", kinds(&actions))
         };
@@ -706,7 +719,7 @@ mod tests {
         assert_eq!(actions[0].outcome(), Outcome::Updated);
         // A binding deleted by hand is put back.
         seen.bindings.clear();
-        let again = plan(before, &seen, options(now));
+        let again = plan(before, &seen, &options(now));
         let Action::Update(u) = &again[0] else {
             panic!()
         };
@@ -720,7 +733,7 @@ mod tests {
         let mut seen = observed();
         applied(&mut seen, &desired(&doc("alice", ""))[0], now, DAY);
         let grouped = desired(&doc("alice", "  groups: [dev]\n"));
-        let refused = plan(grouped.clone(), &seen, options(now));
+        let refused = plan(grouped.clone(), &seen, &options(now));
         let Action::Refuse { reason, .. } = &refused[0] else {
             panic!()
         };
@@ -732,14 +745,14 @@ mod tests {
         let recreate = plan(
             grouped,
             &seen,
-            Options {
+            &Options {
                 recreate: true,
                 ..options(now)
             },
         );
         assert!(matches!(recreate[0], Action::Recreate { .. }));
         let token = desired(&doc("alice", "  auth: token\n  namespace: team-a\n"));
-        let Action::Refuse { reason, .. } = &plan(token, &seen, options(now))[0] else {
+        let Action::Refuse { reason, .. } = &plan(token, &seen, &options(now))[0] else {
             panic!()
         };
         assert!(
@@ -759,13 +772,13 @@ mod tests {
             ..options(now)
         };
         assert_eq!(
-            plan(d.clone(), &seen, within(DAY))[0].outcome(),
+            plan(d.clone(), &seen, &within(DAY))[0].outcome(),
             Outcome::Unchanged
         );
-        let renewing = plan(d.clone(), &seen, within(DAY * 3));
+        let renewing = plan(d.clone(), &seen, &within(DAY * 3));
         assert_eq!(renewing[0].outcome(), Outcome::Renewed);
         assert_eq!(
-            plan(d, &seen, options(now))[0].outcome(),
+            plan(d, &seen, &options(now))[0].outcome(),
             Outcome::Unchanged
         );
     }
@@ -777,15 +790,27 @@ mod tests {
         for u in ["alice", "bob", "carol"] {
             applied(&mut seen, &desired(&doc(u, ""))[0], now, DAY);
         }
+        for u in ["dave", "erin"] {
+            applied(&mut seen, &desired(&doc(u, ""))[0], now, DAY);
+        }
+        for r in &mut seen.records[..3] {
+            r.record.set = Some("team".into());
+        }
+        // carol is Revoked; dave came from `create` (no set); erin is another set's.
         seen.records[2].record.phase = Phase::Revoked;
+        seen.records[4].record.set = Some("other".into());
         let file = desired(&doc("alice", ""));
-        assert_eq!(plan(file.clone(), &seen, options(now)).len(), 1);
+        let in_set = Options {
+            set: Some("team".into()),
+            ..options(now)
+        };
+        assert_eq!(plan(file.clone(), &seen, &in_set).len(), 1);
         let pruned = plan(
             file,
             &seen,
-            Options {
+            &Options {
                 prune: true,
-                ..options(now)
+                ..in_set
             },
         );
         assert_eq!(
@@ -795,6 +820,12 @@ mod tests {
                 ("bob".into(), Outcome::Revoked)
             ]
         );
+        // Without --set nothing is pruned, whatever `prune` says (the CLI refuses that).
+        let unset = Options {
+            prune: true,
+            ..options(now)
+        };
+        assert_eq!(plan(desired(&doc("alice", "")), &seen, &unset).len(), 1);
     }
 
     #[test]
@@ -809,7 +840,7 @@ mod tests {
             doc("d", "").replace("[view]", "[super]"),
             doc("e", "")
         );
-        let actions = plan(desired(&text), &seen, options(now));
+        let actions = plan(desired(&text), &seen, &options(now));
         let reasons: Vec<String> = actions
             .iter()
             .map(|a| match a {
@@ -834,7 +865,7 @@ mod tests {
         let allowed = plan(
             desired(&doc("d", "").replace("[view]", "[super]")),
             &seen,
-            Options {
+            &Options {
                 allow_privileged: true,
                 ..options(now)
             },
@@ -848,7 +879,7 @@ mod tests {
         let mut seen = observed();
         applied(&mut seen, &desired(&doc("alice", ""))[0], now, DAY);
         seen.records[0].record.phase = Phase::Pending;
-        let actions = plan(desired(&doc("alice", "")), &seen, options(now));
+        let actions = plan(desired(&doc("alice", "")), &seen, &options(now));
         let Action::Create(c) = &actions[0] else {
             panic!()
         };
@@ -860,14 +891,14 @@ mod tests {
         let grouped = plan(
             desired(&doc("alice", "  groups: [x]\n")),
             &seen,
-            options(now),
+            &options(now),
         );
         assert!(matches!(grouped[0], Action::Refuse { .. }));
         seen.records[0].record.phase = Phase::Revoked;
         let Action::Create(c) = &plan(
             desired(&doc("alice", "  groups: [x]\n")),
             &seen,
-            options(now),
+            &options(now),
         )[0] else {
             panic!()
         };
