@@ -98,3 +98,135 @@ fn certificate_tenant_create_renew_revoke() {
         }
     }
 }
+
+#[test]
+fn csr_api_and_token_tenants_work_and_are_revoked() {
+    let Some(cp) = ControlPlane::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The controller manager's signer (kubernetes.io/kube-apiserver-client) signs carol.
+    let carol = dir.path().join("carol.kubeconfig");
+    let carol_s = carol.display().to_string();
+    run(
+        &cp,
+        &[
+            "create",
+            "carol",
+            "--role",
+            "view",
+            "-n",
+            "team-c",
+            "--create-namespace",
+            "--signer",
+            "csr",
+            "--approve",
+            "--ttl",
+            "2h",
+            "--kubeconfig-out",
+            &carol_s,
+        ],
+    )
+    .unwrap();
+    let record = show(&cp, "carol");
+    assert_eq!(
+        record["credentials"][0]["signer"], "kubernetes.io/kube-apiserver-client",
+        "{record}"
+    );
+    let (ok, out) = as_tenant(&cp, &carol, &["get", "configmaps", "-n", "team-c"]);
+    assert!(ok, "{out}");
+    let (ok, out, _) = cp.kubectl_as(
+        &carol,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert!(ok && out == "carol", "{out}");
+
+    // A token tenant: a ServiceAccount and a bound token from the TokenRequest API.
+    let bot = dir.path().join("bot.kubeconfig");
+    let bot_s = bot.display().to_string();
+    run(
+        &cp,
+        &[
+            "create",
+            "bot",
+            "--auth",
+            "token",
+            "--role",
+            "edit",
+            "-n",
+            "team-t",
+            "--create-namespace",
+            "--ttl",
+            "1h",
+            "--kubeconfig-out",
+            &bot_s,
+        ],
+    )
+    .unwrap();
+    let (ok, out) = as_tenant(
+        &cp,
+        &bot,
+        &["create", "configmap", "made-by-bot", "-n", "team-t"],
+    );
+    assert!(ok, "{out}");
+    let admin = cp.admin().display().to_string();
+    tenantctl(&["revoke", "bot", "--kubeconfig", &admin]).unwrap();
+    // The ServiceAccount is gone, so its bound token stops authenticating.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (ok, out) = as_tenant(&cp, &bot, &["get", "configmaps", "-n", "team-t"]);
+        if !ok {
+            assert!(
+                out.contains("Unauthorized") || out.contains("forbidden"),
+                "{out}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bot still works after revoke"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_role_without_rules_is_a_warning_never_a_silent_pass() {
+    // Without the controller manager `view` is never aggregated: it has no rules.
+    let Some(cp) = ControlPlane::start_with(workspace_tests::control_plane::Options {
+        controller_manager: false,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("dora.kubeconfig").display().to_string();
+    let admin = cp.admin().display().to_string();
+    let pki = cp.cluster.pki.display().to_string();
+    let argv = [
+        "tenantctl",
+        "create",
+        "dora",
+        "--role",
+        "view",
+        "--kubeconfig-out",
+        &kc,
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+    ];
+    let cli = <tenantctl::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err)).unwrap();
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains("ClusterRole/view has no rules: the tenant can do nothing"),
+        "{err}"
+    );
+}
