@@ -101,19 +101,45 @@ pub fn lock_dir(dir: &Path, timeout: Duration) -> Result<Option<DirLock>, Error>
         }
     }
     let holder = dir.join(LOCK_HOLDER);
-    let command: Vec<String> = std::env::args().take(3).collect();
     let text = format!(
         "pid {} ({}) since {}\n",
         std::process::id(),
-        command.join(" "),
+        command_name(std::env::args()),
         rfc3339(SystemTime::now())
     );
-    // Best effort: the lock is what excludes, this file only names who holds it.
-    let _ = replace_file(&holder, text.as_bytes(), false);
+    // Best effort: the lock is what excludes, this file only names who holds it. 0600 all the
+    // same, from the first byte: it names a process of whoever holds the CA keys.
+    let _ = replace_file(&holder, text.as_bytes(), true);
     Ok(Some(DirLock {
         _file: file,
         holder,
     }))
+}
+
+/// `tenantctl` and its subcommand words (`tenantctl pki rotate-ca begin`), never a flag or a
+/// value: `join --token=…` or `--certificate-key …` must not reach a file another run prints.
+/// The words stop at the first one that is not lowercase letters and dashes (a flag, a token,
+/// an address), three at most.
+fn command_name(args: impl Iterator<Item = String>) -> String {
+    let mut args = args;
+    let program = args
+        .next()
+        .and_then(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "tenantctl".into());
+    let words = args
+        .take_while(|a| {
+            a.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && a.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+        })
+        .take(3);
+    std::iter::once(program)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Creates `dir` and its missing parents with mode 0755.
@@ -315,6 +341,48 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers.len(), 2, "{leftovers:?}");
+    }
+
+    #[test]
+    fn the_lock_names_the_command_never_its_flags_or_values() {
+        let argv = |s: &str| {
+            s.split(' ')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert_eq!(
+            command_name(argv(
+                "/usr/bin/tenantctl join --token=abcdef.0123456789abcdef 10.0.0.1:6443"
+            )),
+            "tenantctl join"
+        );
+        assert_eq!(
+            command_name(argv(
+                "tenantctl join 10.0.0.1:6443 --control-plane --certificate-key 0a1b"
+            )),
+            "tenantctl join"
+        );
+        assert_eq!(
+            command_name(argv("tenantctl pki rotate-ca begin --ca all")),
+            "tenantctl pki rotate-ca begin"
+        );
+        assert_eq!(
+            command_name(argv("tenantctl token create abcdef.0123456789abcdef")),
+            "tenantctl token create"
+        );
+    }
+
+    #[test]
+    fn the_lock_holder_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_dir(dir.path(), Duration::ZERO).unwrap().unwrap();
+        let mode = fs::metadata(dir.path().join(LOCK_HOLDER))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(held);
     }
 
     #[test]
