@@ -3,4 +3,5 @@
 //! with one line when `TENANTCTL_K8S` is not set.
 
 mod apply;
+mod join;
 mod tenant;

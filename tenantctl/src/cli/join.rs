@@ -1,9 +1,10 @@
 //! Flags of `tenantctl token …` (and, later, `bootstrap-setup` and `join`).
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Subcommand};
 use kubeconfig::ServerUrl;
+use pki_core::{Cidr, Endpoint};
 
 use super::{ApiArgs, Format, PkiArgs};
 use crate::time::{parse_duration, parse_duration_or_zero};
@@ -23,7 +24,7 @@ pub enum TokenCommand {
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
     /// How long the token lives (0: never expires).
-    #[arg(long, default_value = "24h", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "24h", value_parser = parse_duration_or_zero, value_name = "DURATION")]
     pub ttl: Duration,
 
     /// What the token is for.
@@ -91,14 +92,45 @@ pub struct TokenDeleteArgs {
     pub api: ApiArgs,
 }
 
-/// Flags of `bootstrap-setup`.
+/// Flags of `bootstrap-setup`, named as `kubeadm init` names them.
 #[derive(Debug, Args)]
+#[command(after_help = BOOTSTRAP_SETUP_HELP)]
 pub struct BootstrapSetupArgs {
-    /// The API server URL cluster-info publishes (default: the admin kubeconfig's).
+    /// The API server URL nodes reach: published in cluster-info and in kube-proxy's
+    /// kubeconfig.conf (default: the control-plane endpoint, else the admin kubeconfig's).
     #[arg(long, value_name = "URL")]
     pub server: Option<ServerUrl>,
 
-    /// Output format: what was applied.
+    /// Where the cluster's PKI is, read for what it says (DNS domain, service IP, extra SANs);
+    /// also kubeadm-config's certificatesDir when absolute [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+
+    /// The stable address of the control plane (HA VIP or load balancer): HOST or HOST:PORT
+    /// (default: the host and port of --server, else of the admin kubeconfig's server).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub control_plane_endpoint: Option<Endpoint>,
+
+    /// The pod network CIDR(s), comma-separated for dual-stack (kube-proxy's clusterCIDR)
+    /// [default: none].
+    #[arg(long, value_delimiter = ',', value_name = "CIDR,...")]
+    pub pod_network_cidr: Option<Vec<Cidr>>,
+
+    /// The service CIDR(s), comma-separated for dual-stack; the tenth address of the first is
+    /// the kubelets' clusterDNS [default: 10.96.0.0/12].
+    #[arg(long, value_delimiter = ',', value_name = "CIDR,...")]
+    pub service_cidr: Option<Vec<Cidr>>,
+
+    /// The cluster's DNS domain (default: from the PKI's apiserver.crt, else cluster.local).
+    #[arg(long, value_name = "DOMAIN")]
+    pub service_dns_domain: Option<String>,
+
+    /// Print the objects as YAML (-o json|yaml: a v1 List) and apply nothing; the cluster is
+    /// only read.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format: what was applied (with --dry-run: the objects).
     #[arg(short = 'o', long, value_enum, default_value = "table")]
     pub output: Format,
 
@@ -106,6 +138,19 @@ pub struct BootstrapSetupArgs {
     #[allow(missing_docs)]
     pub api: ApiArgs,
 }
+
+const BOOTSTRAP_SETUP_HELP: &str = "\
+Applies (server-side, idempotent) what `kubeadm init` leaves in the cluster for nodes to join,
+so both `kubeadm join` and `tenantctl join` work: the ClusterRoleBinding kubeadm:cluster-admins
+(admin.conf's group), the kubeadm-config and kubelet-config ConfigMaps, cluster-info, kubeadm's
+bootstrap RBAC, and the kube-proxy ConfigMap whose kubeconfig.conf names --server. ConfigMaps
+that someone else (kubeadm) made are kept; of kube-proxy only the server is set.
+
+Examples:
+  tenantctl bootstrap-setup --kubeconfig /etc/kubernetes/super-admin.conf \\
+      --control-plane-endpoint vip.example.com:6443 --pod-network-cidr 10.244.0.0/16
+  tenantctl bootstrap-setup --server https://vip.example.com:6443 --dry-run
+  tenantctl bootstrap-setup -o json";
 
 /// Flags of `join` (a worker node).
 #[derive(Debug, Args)]
@@ -152,11 +197,11 @@ pub struct JoinArgs {
     pub pki: PkiArgs,
 
     /// How long one request to ENDPOINT may take.
-    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
 
     /// Give up the whole command after DURATION.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(allow_hyphen_values = true, long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
     /// Output format: what was written.
