@@ -112,8 +112,19 @@ pub fn verify_cluster_info(
     ))
 }
 
+/// Two bundles hold the same certificates, in any order and whatever the PEM's spacing.
+pub fn same_set(a: &[Certificate], b: &[Certificate]) -> bool {
+    let ders = |v: &[Certificate]| {
+        let mut d: Vec<Vec<u8>> = v.iter().map(|c| c.der().to_vec()).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    ders(a) == ders(b)
+}
+
 /// Every certificate in a PEM bundle.
-fn certificates(pem: &str) -> Result<Vec<Certificate>, pki_core::Error> {
+pub fn certificates(pem: &str) -> Result<Vec<Certificate>, pki_core::Error> {
     const END: &str = "-----END CERTIFICATE-----";
     let mut out = Vec::new();
     for block in pem.split_inclusive(END).filter(|b| b.contains(END)) {

@@ -211,51 +211,34 @@ fn control_plane(
         .as_ref()
         .is_some_and(|d| d.contains_key("etcd-ca.crt"));
     let files = upload_certs::open_secret(&secret, external, &key)?;
-    let ca = Certificate::from_pem(&String::from_utf8_lossy(&files["ca.crt"]))?;
-    if Certificate::from_pem(&found.ca_pem)?.der() != ca.der() {
+    let downloaded = discovery::certificates(&String::from_utf8_lossy(&files["ca.crt"]))?;
+    if !discovery::same_set(&downloaded, &discovery::certificates(&found.ca_pem)?) {
         return Err(Error::Discovery {
             message: "kubeadm-certs holds another CA than the one discovery pinned".into(),
         });
     }
-    let cert_dir = cert_dir(args);
-    {
-        fs::create_dirs(&cert_dir)?;
-        let _lock = fs::lock_dir(&cert_dir, args.pki.lock_timeout)?;
-        for line in fs::recover(&cert_dir, &[&cert_dir, &cert_dir.join("etcd")])?.lines {
-            out.warning(line);
-        }
-        let mut pending = Vec::new();
-        for (name, rel) in upload_certs::entries(external) {
-            let contents = &files[name];
-            if contents.is_empty() {
-                continue;
-            }
-            let path = cert_dir.join(rel);
-            match std::fs::read(&path) {
-                Ok(existing) if existing == **contents => continue,
-                Ok(_) => {
-                    return Err(Error::Inconsistent {
-                        dir: cert_dir.clone(),
-                        problems: vec![format!(
-                            "{rel} differs from the cluster's: this node has another PKI; remove it to join"
-                        )],
-                    });
-                }
-                Err(_) => pending.push(Pending::new(
-                    path,
-                    contents,
-                    !rel.ends_with(".crt") && !rel.ends_with(".pub"),
-                )),
-            }
-        }
-        let written = fs::write_batch(&cert_dir, &pending)?;
-        progress!(
-            out,
-            "[download-certs] {} files from secret/kubeadm-certs written to {}",
-            written.len(),
-            cert_dir.display()
-        );
+    if downloaded.len() > 1 {
+        // The rotation's state (which CA signs, the old and new keys) lives on the first node
+        // only (pki/rotation/), so a node joined now could not follow the later steps.
+        return Err(Error::Refused {
+            what: "a control-plane join while the cluster CA is being rotated (ca.crt holds two CAs)".into(),
+            why: "the new node could not follow the rotation's later steps; on the first control-plane node run `tenantctl pki rotate-ca finish` (or `abort`), then `tenantctl pki upload-certs` and `tenantctl bootstrap-setup`, and join again (workers may join during a rotation)",
+        });
     }
+    let cert_dir = cert_dir(args);
+    // The downloaded CAs and keys go into the same journaled batch as this node's PKI: an
+    // existing file of another cluster refuses the join before anything is written.
+    let given: std::collections::BTreeMap<String, Vec<u8>> = upload_certs::entries(external)
+        .iter()
+        .filter(|(name, _)| !files[*name].is_empty())
+        .map(|(name, rel)| ((*rel).to_owned(), files[*name].to_vec()))
+        .collect();
+    progress!(
+        out,
+        "[download-certs] {} files from secret/kubeadm-certs, for {}",
+        given.len(),
+        cert_dir.display()
+    );
     // This node's own PKI and kubeconfigs; the CAs just written are reused.
     let mut pki = args.pki.clone();
     pki.cert_dir = Some(cert_dir);
@@ -265,12 +248,13 @@ fn control_plane(
                 .parse::<pki_core::Endpoint>()?,
         );
     }
-    crate::pki::init::run(
+    crate::pki::init::run_with(
         &crate::cli::InitArgs {
             pki,
             dry_run: false,
             output: args.output,
         },
+        &given,
         out,
     )
 }
@@ -285,7 +269,13 @@ async fn fetch_certs(
         message: format!("{} is not a URL: {e}", endpoint.as_str()),
     })?;
     let mut config = kube::Config::new(url);
-    config.root_cert = Some(vec![Certificate::from_pem(ca_pem)?.der().to_vec()]);
+    // The whole pinned bundle: mid-rotation the server may present either CA's certificate.
+    config.root_cert = Some(
+        discovery::certificates(ca_pem)?
+            .iter()
+            .map(|c| c.der().to_vec())
+            .collect(),
+    );
     config.auth_info.token = Some(secrecy::SecretString::from(token.to_owned()));
     let client = cluster::connect(&config)?;
     let api: kube::Api<k8s_openapi::api::core::v1::Secret> =

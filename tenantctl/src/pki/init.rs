@@ -2,6 +2,7 @@
 //! place (a file is reported as generated only once it is on disk).
 
 use std::{
+    collections::BTreeMap,
     path::Path,
     time::{Instant, SystemTime},
 };
@@ -58,6 +59,20 @@ struct ApiserverSans {
 
 /// Runs `pki init`: progress and warnings on stderr, the result on stdout.
 pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
+    run_with(init, &BTreeMap::new(), out)
+}
+
+/// `pki init` over a PKI directory plus `given` files (path under the PKI directory → bytes:
+/// the CAs and keys a control-plane join downloaded) that are not on disk yet. The given files
+/// are planned with as if they were on disk, and written in the same journaled batch as
+/// everything generated, so a refusal (an existing file of another cluster) writes nothing and
+/// a kill leaves all or none of them. A given file that is on disk already must be the same
+/// bytes, or the run is refused.
+pub fn run_with(
+    init: &InitArgs,
+    given: &BTreeMap<String, Vec<u8>>,
+    out: &mut Output<'_>,
+) -> Result<(), Error> {
     let started = Instant::now();
     let Settings {
         cfg,
@@ -88,7 +103,25 @@ pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
     }
 
     let paths = pki_paths(&cfg);
-    let existing = fs::read_existing(&cert_dir, paths.iter().cloned())?;
+    let mut existing = fs::read_existing(&cert_dir, paths.iter().cloned())?;
+    let mut added: Vec<(&String, &Vec<u8>)> = Vec::new();
+    for (rel, bytes) in given {
+        match existing.get(rel) {
+            Some(on_disk) if on_disk == bytes => {}
+            Some(_) => {
+                return Err(Error::Inconsistent {
+                    dir: cert_dir.clone(),
+                    problems: vec![format!(
+                        "{rel} differs from the cluster's: this node has another PKI; nothing was written (remove it to join)"
+                    )],
+                });
+            }
+            None => {
+                existing.insert(rel.clone(), bytes.clone());
+                added.push((rel, bytes));
+            }
+        }
+    }
     let plan = pki_core::plan(&cfg, &existing, now).map_err(|e| inconsistent(&cert_dir, e))?;
     let existing_kc = fs::read_existing(
         &kubeconfig_dir,
@@ -168,6 +201,10 @@ pub fn run(init: &InitArgs, out: &mut Output<'_>) -> Result<(), Error> {
         let kc_files = kubeconfigs::execute(&cfg, kc_plan, &executed, now, &mut keys)?;
 
         let mut pending: Vec<Pending<'_>> = Vec::new();
+        for (rel, bytes) in &added {
+            let secret = !rel.ends_with(".crt") && !rel.ends_with(".pub");
+            pending.push(Pending::new(cert_dir.join(rel), bytes, secret));
+        }
         for f in &executed.files {
             pending.push(Pending::new(cert_dir.join(&f.path), &f.contents, f.secret));
         }
