@@ -64,6 +64,15 @@ pub enum Error {
         /// One line per problem, naming the file.
         problems: Vec<String>,
     },
+    /// The node or the cluster is in a state that does not allow this now; nothing was
+    /// changed, and `next` is the way out (the hint).
+    #[error("{what}")]
+    Blocked {
+        /// What cannot be done, and why.
+        what: String,
+        /// The commands that make it possible.
+        next: String,
+    },
     /// A guardrail refused the request (override with `--allow-privileged`).
     #[error("refusing {what}: {why}")]
     Refused {
@@ -248,9 +257,10 @@ impl Error {
             | Self::Refused { .. }
             | Self::TenantFile { .. }
             | Self::RotationPhase { .. } => ExitCodes::USAGE,
-            Self::Exists { .. } | Self::Claimed { .. } | Self::RotationBlocked { .. } => {
-                ExitCodes::INCONSISTENT
-            }
+            Self::Exists { .. }
+            | Self::Claimed { .. }
+            | Self::RotationBlocked { .. }
+            | Self::Blocked { .. } => ExitCodes::INCONSISTENT,
             Self::RolledBack { cause, .. } => cause.exit_code(),
             Self::Check { code, .. } => *code,
             Self::Pki(e) if is_input_error(e) => ExitCodes::USAGE,
@@ -272,6 +282,7 @@ impl Error {
             Self::Write { source, .. } | Self::Read { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
                 Some("run as a user who may write there (root for /etc/kubernetes), or choose another --cert-dir / --kubeconfig-dir".into())
             }
+            Self::Blocked { next, .. } => Some(next.clone()),
             Self::Locked { .. } => Some("wait for the other run to finish (the lock is released when it exits), or pass --lock-timeout DURATION to wait for it".into()),
             Self::Inconsistent { .. } => Some("fix or remove the files named above, or pass the flags the existing PKI was made with".into()),
             Self::Refused { .. } => Some("pass --allow-privileged if this is really intended; prefer binding RBAC roles to the user name".into()),

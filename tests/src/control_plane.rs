@@ -233,8 +233,14 @@ impl ControlPlane {
 
     /// Stops kube-controller-manager (if running) and starts it again.
     pub fn restart_controller_manager(&mut self) {
-        stop(&mut self.controller_manager);
+        self.stop_controller_manager();
         self.start_controller_manager();
+    }
+
+    /// Stops kube-controller-manager: no signing, no bootstrap signer, until
+    /// [`Self::restart_controller_manager`].
+    pub fn stop_controller_manager(&mut self) {
+        stop(&mut self.controller_manager);
     }
 
     /// The last lines of a component's log (`etcd`, `kube-apiserver`,

@@ -172,6 +172,12 @@ pub struct JoinArgs {
     #[arg(long)]
     pub discovery_token_unsafe_skip_ca_verification: bool,
 
+    /// How long to wait for cluster-info to carry the token's signature: the controller
+    /// manager's bootstrap signer adds it a moment after the token is created (kubeadm's
+    /// discovery waits the same way, 5m by default).
+    #[arg(allow_hyphen_values = true, long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub discovery_timeout: Duration,
+
     /// Write the server cluster-info names into bootstrap-kubelet.conf, as kubeadm does,
     /// instead of ENDPOINT.
     #[arg(long)]

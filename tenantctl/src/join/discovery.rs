@@ -3,7 +3,7 @@
 //! detached JWS `jws-kubeconfig-<token-id>` over the kubeconfig with the token secret, pin the CA
 //! against the given `sha256:` hashes, then fetch again over TLS verified by that CA and compare.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -136,13 +136,22 @@ pub fn certificates(pem: &str) -> Result<Vec<Certificate>, pki_core::Error> {
     Ok(out)
 }
 
-/// Discovery against `endpoint` with token `id`.`secret`.
+/// How often discovery looks again for the token's signature (kubeadm: 5 s,
+/// `constants.DiscoveryRetryInterval`).
+const SIGNATURE_POLL: Duration = Duration::from_secs(1);
+
+/// Discovery against `endpoint` with token `id`.`secret`. A cluster-info without the token's
+/// signature is fetched again every second until `wait` has passed, as kubeadm's
+/// `discovery/token/token.go` does: the bootstrap signer signs a token a moment after it
+/// appears. `waiting` is called once, when the first fetch lacks the signature.
 pub async fn discover(
     endpoint: &ServerUrl,
     id: &str,
     secret: &str,
     pin: &Pin,
     retry: &Retry,
+    wait: Duration,
+    waiting: &mut dyn FnMut(String),
 ) -> Result<Discovered, Error> {
     let url: http::Uri = endpoint
         .as_str()
@@ -150,7 +159,23 @@ pub async fn discover(
         .map_err(|e| bad(format!("{} is not a URL: {e}", endpoint.as_str())))?;
     let mut insecure = kube::Config::new(url.clone());
     insecure.accept_invalid_certs = true;
-    let first = fetch(&insecure, retry).await?;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut said = false;
+    let first = loop {
+        let data = fetch(&insecure, retry).await?;
+        let signed = data.contains_key(&format!("jws-kubeconfig-{id}"));
+        if signed || tokio::time::Instant::now() >= deadline {
+            break data;
+        }
+        if !said {
+            waiting(format!(
+                "[discovery] cluster-info is not signed for token {id} yet; waiting up to {} for the bootstrap signer",
+                crate::time::humanize(wait)
+            ));
+            said = true;
+        }
+        tokio::time::sleep(SIGNATURE_POLL).await;
+    };
     let (discovered, kubeconfig) = verify_cluster_info(&first, id, secret, pin)?;
 
     let mut verified = kube::Config::new(url);
@@ -195,7 +220,7 @@ mod tests {
             sans: vec![],
             validity: pki_core::Validity::kubeadm(
                 std::time::SystemTime::now(),
-                std::time::Duration::from_secs(86_400),
+                Duration::from_secs(86_400),
             ),
         };
         let key = pki_core::PrivateKey::generate(pki_core::KeyAlgorithm::EcdsaP256).unwrap();

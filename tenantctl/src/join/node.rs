@@ -39,7 +39,11 @@ pub const BOOTSTRAP_KUBECONFIG: &str = "bootstrap-kubelet.conf";
 struct Joined {
     server: String,
     cluster_info_server: String,
-    ca_cert_hash: String,
+    /// The `--discovery-token-ca-cert-hash` that matched (absent with the unsafe skip).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_cert_hash: Option<String>,
+    /// The hash of every CA in cluster-info's bundle, all trusted (two during a rotation).
+    trusted_ca_cert_hashes: Vec<String>,
     files: Vec<String>,
 }
 
@@ -82,14 +86,45 @@ pub fn run(args: &JoinArgs, out: &mut Output<'_>) -> Result<(), Error> {
     };
     let endpoint = endpoint_url(&args.endpoint)?;
     let retry = Retry::new(args.request_timeout, args.timeout);
-    let found = cluster::block_on(discovery::discover(&endpoint, &id, &secret, &pin, &retry))?;
-    let ca = Certificate::from_pem(&found.ca_pem)?;
+    let found = cluster::block_on(discovery::discover(
+        &endpoint,
+        &id,
+        &secret,
+        &pin,
+        &retry,
+        args.discovery_timeout,
+        &mut |line| progress!(out, "{line}"),
+    ))?;
+    let trusted = discovery::certificates(&found.ca_pem)?
+        .iter()
+        .map(Certificate::discovery_hash)
+        .collect::<Result<Vec<_>, _>>()?;
+    let norm = |h: &str| h.trim().to_ascii_lowercase();
+    let pinned = trusted
+        .iter()
+        .find(|h| {
+            args.ca_cert_hashes
+                .iter()
+                .any(|w| norm(w) == norm(h.as_str()))
+        })
+        .cloned();
     progress!(
         out,
-        "[discovery] cluster-info from {} is signed by token {id} and its CA {} is pinned",
+        "[discovery] cluster-info from {} is signed by token {id}; {}",
         endpoint.as_str(),
-        ca.discovery_hash()?
+        match &pinned {
+            Some(h) => format!("its CA {h} is pinned"),
+            None => "its CA is trusted unpinned".to_owned(),
+        }
     );
+    if trusted.len() > 1 {
+        progress!(
+            out,
+            "[discovery] cluster-info carries {} CAs (a CA rotation): all of them are trusted: {}",
+            trusted.len(),
+            trusted.join(", ")
+        );
+    }
     if args.control_plane {
         return control_plane(args, &endpoint, &found, out);
     }
@@ -118,7 +153,8 @@ pub fn run(args: &JoinArgs, out: &mut Output<'_>) -> Result<(), Error> {
     let joined = Joined {
         server: server.as_str().to_owned(),
         cluster_info_server: found.cluster_info_server.clone(),
-        ca_cert_hash: ca.discovery_hash()?,
+        ca_cert_hash: pinned,
+        trusted_ca_cert_hashes: trusted,
         files: files.iter().map(|p| p.display().to_string()).collect(),
     };
     out.document(args.output, &joined, |out, j| {
@@ -146,7 +182,13 @@ fn write(
     let (cert_dir, kubeconfig_dir) = (cert_dir(args), kubeconfig_dir(args));
     let kc_path = kubeconfig_dir.join(BOOTSTRAP_KUBECONFIG);
     if kc_path.exists() {
-        return Err(Error::Exists { path: kc_path });
+        return Err(Error::Blocked {
+            what: format!(
+                "{} exists: this node has joined already (by tenantctl or kubeadm); nothing was changed",
+                kc_path.display()
+            ),
+            next: "remove it to join again, or pass --kubeconfig-dir to write elsewhere".into(),
+        });
     }
     fs::create_dirs(&cert_dir)?;
     let _lock = fs::lock_dir(&cert_dir, args.pki.lock_timeout)?;
@@ -156,7 +198,12 @@ fn write(
     let ca_path = cert_dir.join("ca.crt");
     let mut pending = Vec::new();
     match std::fs::read_to_string(&ca_path) {
-        Ok(existing) if existing == ca_pem => {
+        // The same certificates, whatever the PEM's spacing or order.
+        Ok(existing)
+            if discovery::certificates(&existing).is_ok_and(|have| {
+                discovery::certificates(ca_pem).is_ok_and(|want| discovery::same_set(&have, &want))
+            }) =>
+        {
             progress!(out, "{} is already this CA: kept", ca_path.display());
         }
         Ok(_) => {
@@ -220,9 +267,9 @@ fn control_plane(
     if downloaded.len() > 1 {
         // The rotation's state (which CA signs, the old and new keys) lives on the first node
         // only (pki/rotation/), so a node joined now could not follow the later steps.
-        return Err(Error::Refused {
-            what: "a control-plane join while the cluster CA is being rotated (ca.crt holds two CAs)".into(),
-            why: "the new node could not follow the rotation's later steps; on the first control-plane node run `tenantctl pki rotate-ca finish` (or `abort`), then `tenantctl pki upload-certs` and `tenantctl bootstrap-setup`, and join again (workers may join during a rotation)",
+        return Err(Error::Blocked {
+            what: "the cluster CA is being rotated (kubeadm-certs' ca.crt holds two CAs): a control-plane node joined now could not follow the rotation's later steps, whose state is on the first node; nothing was written".into(),
+            next: "on the first control-plane node run `tenantctl pki rotate-ca finish` (or `abort`), then `tenantctl pki upload-certs` and `tenantctl bootstrap-setup`, and join again; workers may join during a rotation".into(),
         });
     }
     let cert_dir = cert_dir(args);

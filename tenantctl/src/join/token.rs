@@ -321,21 +321,21 @@ pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error>
                     .trim_end_matches('/')
                     .parse()?,
             };
-            let ca = resolved
-                .config
-                .root_cert
-                .as_ref()
-                .and_then(|ders| ders.first())
-                .ok_or_else(|| Error::Usage {
+            // One hash per CA the admin kubeconfig trusts, as kubeadm prints them: a line
+            // made mid-rotation (two CAs) still pins after `finish` leaves the new one.
+            let cas = resolved.config.root_cert.as_deref().unwrap_or_default();
+            if cas.is_empty() {
+                return Err(Error::Usage {
                     flag: "--print-join-command",
                     message: "the admin kubeconfig embeds no cluster CA to take the hash from"
                         .into(),
-                })?;
-            Some(join_command(
-                &server,
-                &token,
-                &Certificate::from_der(ca)?.discovery_hash()?,
-            ))
+                });
+            }
+            let hashes = cas
+                .iter()
+                .map(|der| Certificate::from_der(der)?.discovery_hash())
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(join_command(&server, &token, &hashes))
         } else {
             None
         };
@@ -343,17 +343,22 @@ pub fn create(args: &TokenCreateArgs, out: &mut Output<'_>) -> Result<(), Error>
     })
 }
 
-/// `tenantctl join HOST:PORT --token T --discovery-token-ca-cert-hash H`.
-pub fn join_command(server: &ServerUrl, token: &BootstrapToken, ca_hash: &str) -> String {
+/// `tenantctl join HOST:PORT --token T --discovery-token-ca-cert-hash H…` (one per hash).
+pub fn join_command(server: &ServerUrl, token: &BootstrapToken, ca_hashes: &[String]) -> String {
     let host = match server.host().parse::<std::net::Ipv6Addr>() {
         Ok(v6) => format!("[{v6}]"),
         Err(_) => server.host().to_owned(),
     };
-    format!(
-        "tenantctl join {host}:{} --token {} --discovery-token-ca-cert-hash {ca_hash}",
+    let mut line = format!(
+        "tenantctl join {host}:{} --token {}",
         server.port().unwrap_or(443),
         token.token()
-    )
+    );
+    for h in ca_hashes {
+        line.push_str(" --discovery-token-ca-cert-hash ");
+        line.push_str(h);
+    }
+    line
 }
 
 /// The create flow on any client: one POST of the Secret (a 409 is an id collision). The
@@ -601,7 +606,7 @@ mod tests {
             ("https://10.0.0.10:443", "10.0.0.10:443"),
             ("https://[fd00::10]:6443", "[fd00::10]:6443"),
         ] {
-            let line = join_command(&server.parse().unwrap(), &t, "sha256:ab");
+            let line = join_command(&server.parse().unwrap(), &t, &["sha256:ab".into()]);
             assert_eq!(
                 line,
                 format!(
@@ -614,6 +619,18 @@ mod tests {
                 server
             );
         }
+        // Mid-rotation: one hash per CA, as kubeadm prints them.
+        let line = join_command(
+            &"https://vip.example.com:6443".parse().unwrap(),
+            &t,
+            &["sha256:aa".into(), "sha256:bb".into()],
+        );
+        assert!(
+            line.ends_with(
+                " --discovery-token-ca-cert-hash sha256:aa --discovery-token-ca-cert-hash sha256:bb"
+            ),
+            "{line}"
+        );
     }
 
     /// A Secret as `kubeadm token create` writes it (values from its documentation).

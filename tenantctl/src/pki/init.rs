@@ -110,7 +110,7 @@ pub fn run_with(
             Some(on_disk) if on_disk == bytes => {}
             Some(_) => {
                 return Err(Error::Inconsistent {
-                    dir: cert_dir.clone(),
+                    dir: cert_dir,
                     problems: vec![format!(
                         "{rel} differs from the cluster's: this node has another PKI; nothing was written (remove it to join)"
                     )],

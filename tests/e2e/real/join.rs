@@ -18,19 +18,10 @@ fn as_admin(kubeconfig: &Path, args: &[&str]) -> String {
     tenantctl(&argv).unwrap_or_else(|e| panic!("tenantctl {}: {e}", args.join(" ")))
 }
 
-/// A new token, the CA hash and a certificate key from `pki upload-certs`.
+/// A certificate key from `pki upload-certs`, the CA hash, then a new token (last, so a join
+/// that follows at once meets a cluster-info the bootstrap signer has not signed yet).
 fn join_material(cp: &ControlPlane) -> (String, String, String) {
     let pki = cp.cluster.pki.display().to_string();
-    let token: Value =
-        serde_json::from_str(&as_admin(&cp.admin(), &["token", "create", "-o", "json"])).unwrap();
-    let token = token["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{token}"))
-        .to_owned();
-    let hash = tenantctl(&["pki", "ca-hash", "--cert-dir", &pki])
-        .unwrap()
-        .trim()
-        .to_owned();
     let upload: Value = serde_json::from_str(&as_admin(
         &cp.admin(),
         &["pki", "upload-certs", "--cert-dir", &pki, "-o", "json"],
@@ -39,6 +30,16 @@ fn join_material(cp: &ControlPlane) -> (String, String, String) {
     let key = upload["certificateKey"]
         .as_str()
         .unwrap_or_else(|| panic!("{upload}"))
+        .to_owned();
+    let hash = tenantctl(&["pki", "ca-hash", "--cert-dir", &pki])
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token: Value =
+        serde_json::from_str(&as_admin(&cp.admin(), &["token", "create", "-o", "json"])).unwrap();
+    let token = token["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{token}"))
         .to_owned();
     (token, hash, key)
 }
@@ -165,5 +166,170 @@ fn kubeadm_joins_a_cluster_set_up_by_tenantctl() {
         let theirs = std::fs::read(joined.join(f)).unwrap_or_else(|e| panic!("{f}: {e}\n{log}"));
         let ours = std::fs::read(cp.cluster.pki.join(f)).unwrap();
         assert_eq!(theirs, ours, "{f} differs");
+    }
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// `tenantctl join 127.0.0.1:PORT --token T --cert-dir NODE/pki --kubeconfig-dir NODE ARGS…`
+/// → (exit code, stderr).
+fn join(port: u16, node: &Path, token: &str, args: &[&str]) -> (u8, String) {
+    let endpoint = format!("127.0.0.1:{port}");
+    let pki = node.join("pki").display().to_string();
+    let etc = node.display().to_string();
+    let mut argv = vec![
+        "tenantctl",
+        "join",
+        &endpoint,
+        "--token",
+        token,
+        "--cert-dir",
+        &pki,
+        "--kubeconfig-dir",
+        &etc,
+    ];
+    argv.extend_from_slice(args);
+    let cli = <tenantctl::Cli as clap::Parser>::try_parse_from(argv).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let r = tenantctl::run_with(cli, &mut tenantctl::Output::new(&mut out, &mut err));
+    let mut err = String::from_utf8(err).unwrap();
+    match r {
+        Ok(()) => (0, err),
+        Err(e) => {
+            err.push_str(&format!(
+                "error: {e}\nhint: {}",
+                e.hint().unwrap_or_default()
+            ));
+            (e.exit_code(), err)
+        }
+    }
+}
+
+#[test]
+fn join_right_after_token_create_and_a_refused_control_plane_join_writes_nothing() {
+    let Some(mut cp) = ControlPlane::start() else {
+        return;
+    };
+    let pki = cp.cluster.pki.display().to_string();
+    as_admin(&cp.admin(), &["bootstrap-setup", "--cert-dir", &pki]);
+    let (token, hash, _) = join_material(&cp);
+
+    // A worker joins with a token the bootstrap signer has not signed yet (the controller
+    // manager is down for 2 s): discovery waits for the signature, as kubeadm does.
+    cp.stop_controller_manager();
+    let (late, _, key) = join_material(&cp);
+    let worker = tempfile::tempdir().unwrap();
+    let port = cp.port;
+    let (code, err) = std::thread::scope(|s| {
+        let joining = s.spawn(|| {
+            join(
+                port,
+                worker.path(),
+                &late,
+                &["--discovery-token-ca-cert-hash", &hash],
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        cp.restart_controller_manager();
+        joining.join().unwrap()
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("is not signed for token") && err.contains("waiting up to 5m"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(worker.path().join("pki/ca.crt")).unwrap(),
+        std::fs::read(cp.cluster.pki.join("ca.crt")).unwrap()
+    );
+    // Again: refused with a hint join itself can follow, nothing changed.
+    let before = snapshot(worker.path());
+    let (code, err) = join(
+        cp.port,
+        worker.path(),
+        &token,
+        &["--discovery-token-ca-cert-hash", &hash],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        !err.contains("--kubeconfig-out") && !err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(snapshot(worker.path()), before);
+
+    // A control-plane node whose directory holds another cluster's API server certificate:
+    // refused before anything is written, no CA key left behind.
+    let other = workspace_tests::Cluster::init(&["--encryption-algorithm", "ECDSA-P256"]);
+    let node = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(node.path().join("pki")).unwrap();
+    for f in ["apiserver.crt", "apiserver.key"] {
+        std::fs::copy(other.pki.join(f), node.path().join("pki").join(f)).unwrap();
+    }
+    let before = snapshot(node.path());
+    let port = cp.port.to_string();
+    let (code, err) = join(
+        cp.port,
+        node.path(),
+        &token,
+        &[
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--control-plane",
+            "--certificate-key",
+            &key,
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "127.0.0.2",
+            "--apiserver-bind-port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("apiserver"), "{err}");
+    assert_eq!(snapshot(node.path()), before, "the directory is as it was");
+
+    // The same node, emptied: it joins, with the cluster's CAs and keys byte for byte.
+    std::fs::remove_dir_all(node.path().join("pki")).unwrap();
+    let (code, err) = join(
+        cp.port,
+        node.path(),
+        &token,
+        &[
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--control-plane",
+            "--certificate-key",
+            &key,
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "127.0.0.2",
+            "--apiserver-bind-port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
+        assert_eq!(
+            std::fs::read(node.path().join("pki").join(f)).unwrap(),
+            std::fs::read(cp.cluster.pki.join(f)).unwrap(),
+            "{f}"
+        );
     }
 }
