@@ -58,7 +58,8 @@ pub enum PkiCommand {
     /// control-plane node to join (kubeadm init phase upload-certs); prints the key.
     UploadCerts(Box<UploadCertsArgs>),
     /// Rotate a CA in stages without downtime: begin (trust both), reissue (the new key signs,
-    /// every leaf moves), finish (drop the old CA, shred its key); abort; status.
+    /// every leaf moves), finish (drop the old CA, overwrite the rotation's key copies); abort;
+    /// status.
     #[command(after_help = ROTATE_HELP)]
     RotateCa(Box<RotateCaArgs>),
 }
@@ -71,8 +72,9 @@ Steps, in order (each one is idempotent and safe to run again after a crash):
   reissue   ca.key becomes the new key, ca.crt the bundle new first; every leaf and kubeconfig
             client certificate is re-issued from the new CA (refused while a tenant or a
             kubeconfig in --kubeconfig-dir trusts only the old CA)
-  finish    ca.crt trusts only the new CA; the old key is shredded; every old client certificate
-            stops authenticating (refused while anything current is still on the old CA)
+  finish    ca.crt trusts only the new CA; the rotation's key copies are overwritten and
+            removed; every old client certificate stops authenticating (refused while
+            anything current is still on the old CA)
   abort     before finish: back to the old CA alone
   status    the phase, when each step ran, and what still depends on the old CA
 

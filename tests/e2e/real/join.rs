@@ -333,3 +333,88 @@ fn join_right_after_token_create_and_a_refused_control_plane_join_writes_nothing
         );
     }
 }
+
+#[test]
+fn tenantctl_joins_with_certs_kubeadm_uploaded() {
+    let Some(cp) = ControlPlane::start() else {
+        return;
+    };
+    let pki = cp.cluster.pki.display().to_string();
+    as_admin(&cp.admin(), &["bootstrap-setup", "--cert-dir", &pki]);
+    // kubeadm's own upload of our PKI, with a key tenantctl made.
+    let key = "a".repeat(16) + &"0123456789abcdef".repeat(3);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeadm.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\n  bindPort: {}\nnodeRegistration:\n  name: cp1\n  criSocket: unix:///var/run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.28.7\ncertificatesDir: {pki}\ncontrolPlaneEndpoint: 127.0.0.1:{}\n",
+            cp.port, cp.port
+        ),
+    )
+    .unwrap();
+    let out = Command::new(cp.kubeadm())
+        .args([
+            "init",
+            "phase",
+            "upload-certs",
+            "--upload-certs",
+            "--certificate-key",
+            &key,
+        ])
+        .arg("--config")
+        .arg(&config)
+        .arg("--kubeconfig")
+        .arg(cp.admin())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubeadm upload-certs: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // tenantctl join --control-plane opens kubeadm's Secret.
+    let hash = tenantctl(&["pki", "ca-hash", "--cert-dir", &pki])
+        .unwrap()
+        .trim()
+        .to_owned();
+    let token: Value =
+        serde_json::from_str(&as_admin(&cp.admin(), &["token", "create", "-o", "json"])).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let node = tempfile::tempdir().unwrap();
+    let port = cp.port.to_string();
+    let (code, err) = join(
+        cp.port,
+        node.path(),
+        &token,
+        &[
+            "--discovery-token-ca-cert-hash",
+            &hash,
+            "--control-plane",
+            "--certificate-key",
+            &key,
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "127.0.0.2",
+            "--apiserver-bind-port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "ca.crt",
+        "ca.key",
+        "sa.key",
+        "sa.pub",
+        "front-proxy-ca.key",
+        "etcd/ca.key",
+    ] {
+        assert_eq!(
+            std::fs::read(node.path().join("pki").join(f)).unwrap(),
+            std::fs::read(cp.cluster.pki.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
