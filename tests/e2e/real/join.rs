@@ -341,27 +341,22 @@ fn tenantctl_joins_with_certs_kubeadm_uploaded() {
     };
     let pki = cp.cluster.pki.display().to_string();
     as_admin(&cp.admin(), &["bootstrap-setup", "--cert-dir", &pki]);
-    // kubeadm's own upload of our PKI, with a key tenantctl made.
+    // kubeadm's own upload of our PKI. kubeadm refuses a loopback advertise address, so the
+    // config names one from TEST-NET-1 (RFC 5737): upload-certs only talks to admin.conf's
+    // server, never to that address.
     let key = "a".repeat(16) + &"0123456789abcdef".repeat(3);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("kubeadm.yaml");
     std::fs::write(
         &config,
         format!(
-            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\nlocalAPIEndpoint:\n  advertiseAddress: 127.0.0.1\n  bindPort: {}\nnodeRegistration:\n  name: cp1\n  criSocket: unix:///var/run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.28.7\ncertificatesDir: {pki}\ncontrolPlaneEndpoint: 127.0.0.1:{}\n",
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\ncertificateKey: {key}\nlocalAPIEndpoint:\n  advertiseAddress: 192.0.2.10\n  bindPort: {}\nnodeRegistration:\n  name: cp1\n  criSocket: unix:///var/run/containerd/containerd.sock\n---\napiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nkubernetesVersion: v1.28.7\ncertificatesDir: {pki}\ncontrolPlaneEndpoint: 127.0.0.1:{}\n",
             cp.port, cp.port
         ),
     )
     .unwrap();
     let out = Command::new(cp.kubeadm())
-        .args([
-            "init",
-            "phase",
-            "upload-certs",
-            "--upload-certs",
-            "--certificate-key",
-            &key,
-        ])
+        .args(["init", "phase", "upload-certs", "--upload-certs"])
         .arg("--config")
         .arg(&config)
         .arg("--kubeconfig")
