@@ -292,7 +292,9 @@ impl Error {
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),
-            Self::RotationBlocked { step, .. } => Some(format!("re-issue them first (`tenantctl renew --all` for tenants, `tenantctl pki rotate-ca reissue` for the PKI), or pass --force to {step} anyway")),
+            // Each hint names commands that move the blockers, never the refused step itself.
+            Self::RotationBlocked { step, .. } if *step == "reissue" => Some("give them the new CA first: `tenantctl renew --all` for tenants; a control-plane kubeconfig removed and made again by `tenantctl pki init` trusts both CAs; any other kubeconfig needs ca.crt's bundle in its certificate-authority-data; or pass --force to reissue anyway".into()),
+            Self::RotationBlocked { step, .. } => Some(format!("move them to the new CA first: `tenantctl renew --all` for tenants, `tenantctl pki renew all` for leaves and control-plane kubeconfigs; or pass --force to {step} anyway")),
             _ => None,
         }
     }

@@ -4,4 +4,5 @@
 
 mod apply;
 mod join;
+mod rotate;
 mod tenant;

@@ -87,6 +87,9 @@ pub struct ControlPlane {
     pub port: u16,
     /// The directory holding the binaries of this version (kubeadm for v1.28).
     pub bin: PathBuf,
+    /// kube-controller-manager's `--cluster-signing-cert-file` from its next (re)start; `None`
+    /// is `ca.crt` (during a CA rotation it must be the one certificate matching `ca.key`).
+    pub signing_cert: Option<PathBuf>,
     opts: Options,
     etcd: Option<Child>,
     apiserver: Option<Child>,
@@ -137,6 +140,7 @@ impl ControlPlane {
             url: format!("https://{endpoint}"),
             port,
             bin,
+            signing_cert: None,
             etcd: None,
             apiserver: None,
             controller_manager: None,
@@ -336,7 +340,12 @@ impl ControlPlane {
             format!("--authorization-kubeconfig={conf}"),
             "--bind-address=127.0.0.1".into(),
             "--secure-port=0".into(),
-            format!("--cluster-signing-cert-file={}", p("ca.crt")),
+            format!(
+                "--cluster-signing-cert-file={}",
+                self.signing_cert
+                    .as_ref()
+                    .map_or_else(|| p("ca.crt"), |c| c.display().to_string())
+            ),
             format!("--cluster-signing-key-file={}", p("ca.key")),
             format!("--root-ca-file={}", p("ca.crt")),
             format!("--service-account-private-key-file={}", p("sa.key")),

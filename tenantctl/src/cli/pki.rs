@@ -104,6 +104,9 @@ pub enum RotateStep {
     Abort,
     /// Where the rotation stands.
     Status,
+    /// After reissue: this node's kubelet client certificate (the file kubelet.conf names,
+    /// kubeadm's kubelet-client-current.pem) from the new CA.
+    Kubelet,
 }
 
 /// Which CA `rotate-ca` works on.

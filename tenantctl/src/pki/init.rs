@@ -198,7 +198,12 @@ pub fn run_with(
         let keys = pki_core::generate_keys(cfg.key_algorithm, report.keys_generated)?;
         let mut keys = keys.into_iter();
         let executed = plan.execute(&mut keys)?;
-        let kc_files = kubeconfigs::execute(&cfg, kc_plan, &executed, now, &mut keys)?;
+        // Mid-rotation ca.crt is a bundle: new kubeconfigs trust all of it.
+        let trust = existing
+            .get("ca.crt")
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .filter(|pem| pki_core::Certificate::chain_from_pem(pem).is_ok_and(|c| c.len() > 1));
+        let kc_files = kubeconfigs::execute(&cfg, kc_plan, &executed, trust, now, &mut keys)?;
 
         let mut pending: Vec<Pending<'_>> = Vec::new();
         for (rel, bytes) in &added {

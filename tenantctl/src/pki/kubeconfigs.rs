@@ -139,10 +139,14 @@ fn control_plane_cluster(cfg: &ClusterConfig) -> Result<ControlPlaneCluster, kub
 }
 
 /// Makes the missing kubeconfigs with the cluster CA from `executed` and keys from `keys`.
+/// `trust` is `ca.crt`'s text when it holds more than the signing CA (a CA rotation): every new
+/// kubeconfig then trusts that whole bundle, as the existing ones do, so a kubeconfig made
+/// mid-rotation (a lost `admin.conf`) does not block `rotate-ca reissue`.
 pub(crate) fn execute(
     cfg: &ClusterConfig,
     plan: KcPlan,
     executed: &Executed,
+    trust: Option<&str>,
     now: SystemTime,
     keys: &mut impl Iterator<Item = PrivateKey>,
 ) -> Result<Vec<NewKubeconfig>, Error> {
@@ -159,7 +163,16 @@ pub(crate) fn execute(
             algorithm: cfg.key_algorithm,
         })?;
         let validity = Validity::kubeadm(now, cfg.cert_validity);
-        let yaml = file.build(&plan.cluster, ca, &key, validity)?.to_yaml()?;
+        let mut kc = file.build(&plan.cluster, ca, &key, validity)?;
+        if let Some(bundle) = trust {
+            let data = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bundle);
+            for c in &mut kc.as_kube_mut().clusters {
+                if let Some(cluster) = &mut c.cluster {
+                    cluster.certificate_authority_data = Some(data.clone());
+                }
+            }
+        }
+        let yaml = kc.to_yaml()?;
         out.push(NewKubeconfig {
             path: file.file_name.to_owned(),
             contents: Zeroizing::new(yaml.as_bytes().to_vec()),

@@ -26,7 +26,9 @@ use std::{
     time::SystemTime,
 };
 
-use kubeconfig::{CONTROL_PLANE_KUBECONFIGS, ClusterCa, Credentials, Kubeconfig, Secret};
+use kubeconfig::{
+    CONTROL_PLANE_KUBECONFIGS, ClusterCa, Credentials, Kubeconfig, OtherCredentials, Secret,
+};
 use pki_core::{
     CertDef, CertSpec, Certificate, CertificateAuthority, ClientIdentity, PrivateKey, Validity,
 };
@@ -48,11 +50,13 @@ use crate::{
 };
 
 mod dependents;
+mod kubelet;
 mod shred;
 mod status;
 mod steps;
 
 use dependents::*;
+use kubelet::*;
 use shred::*;
 pub(super) use status::in_progress;
 use status::*;
@@ -124,6 +128,10 @@ pub fn run(args: &RotateCaArgs, out: &mut Output<'_>) -> Result<(), Error> {
         RotateStep::Finish => Step::Finish,
         RotateStep::Abort => Step::Abort,
         RotateStep::Status => return status(args, &s, &kinds, now, out),
+        RotateStep::Kubelet => {
+            let _lock = fs::lock_dir(&s.cert_dir, args.pki.lock_timeout)?;
+            return kubelet(args, &s, now, out);
+        }
     };
     let _lock = fs::lock_dir(&s.cert_dir, args.pki.lock_timeout)?;
     let etcd_dir = s.cert_dir.join("etcd");

@@ -48,6 +48,17 @@ pub(super) fn on_old_ca(s: &Settings, kind: CaKind, new: &Certificate) -> Vec<St
             {
                 found.push(format!("{} client certificate", path.display()));
             }
+            // The kubelet's certificate as a file (kubeadm's kubelet-client-current.pem).
+            if let Some(k) = referenced(&path)
+                && k.cert.verify_signed_by(new).is_err()
+            {
+                found.push(format!(
+                    "kubelet client certificate {} ({}, named by {}): `tenantctl pki rotate-ca kubelet` after reissue",
+                    k.path.display(),
+                    k.cert.common_name().unwrap_or_default(),
+                    path.display()
+                ));
+            }
         }
     }
     found

@@ -278,7 +278,7 @@ pub(super) fn kubeconfig_wants(
             (signer, client) => {
                 if signer.is_some() && client.is_none() {
                     warnings.push(format!(
-                        "{}: its client certificate is not embedded (the kubelet's own, rotated through the CSR API): restart the kubelet after kube-controller-manager signs with the new key, or re-issue it by hand",
+                        "{}: its client certificate is a file (the kubelet's own): move it with `tenantctl pki rotate-ca kubelet` once this step is done, and restart the kubelet",
                         spec.file_name
                     ));
                 }
