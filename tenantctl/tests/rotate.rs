@@ -624,3 +624,23 @@ fn dry_run_of_each_step_reports_and_changes_nothing() {
         step(d, s, "all");
     }
 }
+
+/// A control-plane kubeconfig lost mid-rotation is made again trusting both CAs, so reissue
+/// is not refused over it.
+#[test]
+fn pki_init_mid_rotation_writes_kubeconfigs_trusting_the_bundle() {
+    let dir = init();
+    step(dir.path(), "begin", "cluster");
+    fs::remove_file(dir.path().join("admin.conf")).unwrap();
+    let out = run(
+        dir.path(),
+        &["pki", "init", "--encryption-algorithm", "ECDSA-P256"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(kubeconfig_trust(dir.path(), "admin.conf").len(), 2);
+    assert_eq!(
+        kubeconfig_trust(dir.path(), "admin.conf"),
+        certs(&pki(dir.path(), "ca.crt"))
+    );
+    step(dir.path(), "reissue", "cluster");
+}
