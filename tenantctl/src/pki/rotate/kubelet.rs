@@ -132,7 +132,10 @@ fn write_kubelet_pem(current: &Path, pem: &[u8], now: SystemTime) -> Result<Path
         return Ok(current.to_owned());
     }
     // client-go's store names them kubelet-client-<timestamp>.pem (…-2006-01-02-15-04-05).
-    let stamp = rfc3339(now).replace(['T', ':'], "-").trim_end_matches('Z').to_owned();
+    let stamp = rfc3339(now)
+        .replace(['T', ':'], "-")
+        .trim_end_matches('Z')
+        .to_owned();
     let name = format!("kubelet-client-{stamp}.pem");
     let file = dir.join(&name);
     fs::write_secret(&file, pem, false)?;
