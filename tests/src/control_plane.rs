@@ -235,6 +235,28 @@ impl ControlPlane {
         self.start_apiserver();
     }
 
+    /// Stops kube-apiserver (etcd keeps the objects); [`Self::restart_apiserver`] brings it back.
+    pub fn stop_apiserver(&mut self) {
+        stop(&mut self.apiserver);
+    }
+
+    /// The `tenantctl` binary cargo built next to this test binary (`target/<profile>/`), for
+    /// tests that need a separate process (its command line, a kill).
+    pub fn tenantctl_bin() -> PathBuf {
+        let exe = std::env::current_exe().expect("test binary path");
+        let bin = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|d| d.join("tenantctl"))
+            .expect("target directory");
+        assert!(
+            bin.is_file(),
+            "{} is missing: cargo test --workspace builds it (or cargo build -p tenantctl)",
+            bin.display()
+        );
+        bin
+    }
+
     /// Stops kube-controller-manager (if running) and starts it again.
     pub fn restart_controller_manager(&mut self) {
         self.stop_controller_manager();

@@ -413,3 +413,185 @@ fn tenantctl_joins_with_certs_kubeadm_uploaded() {
         );
     }
 }
+
+#[test]
+fn joins_mid_rotation_pinned_to_either_ca() {
+    let Some(mut cp) = ControlPlane::start() else {
+        return;
+    };
+    let (pki, etc, admin) = (
+        cp.cluster.pki.display().to_string(),
+        cp.cluster.etc.display().to_string(),
+        cp.admin().display().to_string(),
+    );
+    let rotate = |step: &str| {
+        tenantctl(&[
+            "pki",
+            "rotate-ca",
+            step,
+            "--cert-dir",
+            &pki,
+            "--kubeconfig-dir",
+            &etc,
+            "--kubeconfig",
+            &admin,
+        ])
+        .unwrap_or_else(|e| panic!("rotate-ca {step}: {e}"));
+    };
+    // The README's restart order: kube-apiserver, then kube-controller-manager on the one
+    // certificate matching ca.key (its bootstrap signer must keep reaching the API server).
+    rotate("begin");
+    cp.restart_apiserver();
+    cp.signing_cert = Some(cp.cluster.pki.join("rotation/cluster/signing.crt"));
+    cp.restart_controller_manager();
+    rotate("reissue");
+    cp.restart_apiserver();
+    cp.restart_controller_manager();
+    // cluster-info and kubeadm-certs carry both CAs, the API server presents the new one.
+    as_admin(&cp.admin(), &["bootstrap-setup", "--cert-dir", &pki]);
+    let (token, _, key) = join_material(&cp);
+    let bundle = pki_core::Certificate::chain_from_pem(
+        &std::fs::read_to_string(cp.cluster.pki.join("ca.crt")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bundle.len(), 2);
+    let hashes: Vec<String> = bundle.iter().map(|c| c.discovery_hash().unwrap()).collect();
+    // kubeadm prints one hash per CA; so does the join line.
+    let line = as_admin(&cp.admin(), &["token", "create", "--print-join-command"]);
+    for h in &hashes {
+        assert!(
+            line.contains(&format!("--discovery-token-ca-cert-hash {h}")),
+            "{line}"
+        );
+    }
+
+    let port = cp.port.to_string();
+    for (which, hash) in ["new", "old"].iter().zip(&hashes) {
+        // A worker pinned to either CA joins and trusts the whole bundle.
+        let worker = tempfile::tempdir().unwrap();
+        let (code, err) = join(
+            cp.port,
+            worker.path(),
+            &token,
+            &[
+                "--discovery-token-ca-cert-hash",
+                hash,
+                "--discovery-timeout",
+                "1m",
+            ],
+        );
+        assert_eq!(code, 0, "worker pinned to the {which} CA: {err}");
+        assert_eq!(
+            std::fs::read(worker.path().join("pki/ca.crt")).unwrap(),
+            std::fs::read(cp.cluster.pki.join("ca.crt")).unwrap()
+        );
+        // A control-plane node is refused, naming the steps, with nothing written.
+        let node = tempfile::tempdir().unwrap();
+        let (code, err) = join(
+            cp.port,
+            node.path(),
+            &token,
+            &[
+                "--discovery-token-ca-cert-hash",
+                hash,
+                "--control-plane",
+                "--certificate-key",
+                &key,
+                "--node-name",
+                "cp2",
+                "--apiserver-advertise-address",
+                "127.0.0.2",
+                "--apiserver-bind-port",
+                &port,
+            ],
+        );
+        assert_eq!(code, 3, "control plane pinned to the {which} CA: {err}");
+        assert!(err.contains("rotate-ca finish"), "{err}");
+        assert!(
+            snapshot(node.path()).is_empty(),
+            "{which}: wrote {:?}",
+            snapshot(node.path()).keys()
+        );
+    }
+}
+
+#[test]
+fn the_lock_file_names_the_command_only_and_is_private() {
+    let Some(mut cp) = ControlPlane::start() else {
+        return;
+    };
+    let bin = ControlPlane::tenantctl_bin();
+    let (pki, etc, admin) = (
+        cp.cluster.pki.display().to_string(),
+        cp.cluster.etc.display().to_string(),
+        cp.admin().display().to_string(),
+    );
+    let ok = Command::new(&bin)
+        .args([
+            "pki",
+            "rotate-ca",
+            "begin",
+            "--cert-dir",
+            &pki,
+            "--kubeconfig-dir",
+            &etc,
+        ])
+        .args(["--kubeconfig", &admin])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // reissue reads the tenant records under the lock; with the API server down it retries
+    // for seconds, holding the lock all the while.
+    cp.stop_apiserver();
+    let mut holder = Command::new(&bin)
+        .args([
+            "pki",
+            "rotate-ca",
+            "reissue",
+            "--cert-dir",
+            &pki,
+            "--kubeconfig-dir",
+            &etc,
+        ])
+        .args(["--kubeconfig", &admin, "--request-timeout", "1s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = cp.cluster.pki.join(".tenantctl-lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !lock.exists() {
+        assert!(std::time::Instant::now() < deadline, "no lock file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&lock).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "pid {} (tenantctl pki rotate-ca reissue) since ",
+            holder.id()
+        )),
+        "{text}"
+    );
+    // A second run is told who holds the lock: the command words, never a flag or a value.
+    let second = Command::new(&bin)
+        .args(["pki", "init", "--cert-dir", &pki, "--kubeconfig-dir", &etc])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(4), "{err}");
+    assert!(err.contains("(tenantctl pki rotate-ca reissue)"), "{err}");
+    assert!(
+        !err.contains("--kubeconfig") && !err.contains("--request-timeout"),
+        "{err}"
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    cp.restart_apiserver();
+}
