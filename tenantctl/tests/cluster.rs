@@ -930,7 +930,20 @@ async fn failed_verification_rolls_back_bindings_and_record() {
         reply("DELETE", format!("{CRB_URI}?"), 200, deleted()),
         reply("DELETE", format!("{}?", record_uri()), 200, deleted()),
     ]);
-    let tenant = verify_steps("alice", &[], false, |_| {});
+    // An authorizer that denies outright (a webhook's `denied: true`): no second ask.
+    let mut tenant = verify_steps("alice", &[], true, |_| {});
+    tenant[1] = step(
+        "POST",
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews?",
+        |body| {
+            Some((
+                201,
+                json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                    "metadata": {}, "spec": body["spec"].clone(),
+                    "status": {"allowed": false, "denied": true, "reason": "alice's certificate is revoked"}}),
+            ))
+        },
+    );
     let (r, _) = run_create(
         &plan,
         &pki,
@@ -942,7 +955,7 @@ async fn failed_verification_rolls_back_bindings_and_record() {
     )
     .await;
     let text = r.unwrap_err().to_string();
-    assert!(text.starts_with("verification with the new credentials failed: alice may not get pods although ClusterRole/view allows it"), "{text}");
+    assert!(text.starts_with("verification with the new credentials failed: denied: alice may get pods as ClusterRole/view allows (alice's certificate is revoked)"), "{text}");
     assert!(
         text.ends_with(
             "rolled back: clusterrolebinding/tenantctl:alice:view, configmap/tenant-alice"
@@ -2862,7 +2875,11 @@ async fn one_tenant_failing_rolls_back_only_its_own_changes_and_exit_is_1() {
         format!("{RBAC}/clusterrolebindings/tenantctl:alice:view{APPLY_QUERY}"),
         |_| {},
     ));
-    steps.push(review("alice", false));
+    // Never allowed within --verify-timeout 1s: asked at 0, 50, 150, 350, 750 and 1000 ms
+    // (backoff doubling from 50 ms, the last pause cut to the deadline), then given up.
+    for _ in 0..6 {
+        steps.push(review("alice", false));
+    }
     steps.push(step(
         "DELETE",
         format!("{RBAC}/clusterrolebindings/tenantctl:alice:view?"),
@@ -2898,7 +2915,7 @@ async fn one_tenant_failing_rolls_back_only_its_own_changes_and_exit_is_1() {
         format!("/api/v1/namespaces/{RECORD_NAMESPACE}/configmaps/tenant-erin?"),
         |cm| Some((200, stored(cm, 6))),
     ));
-    let (r, out, dir) = run_apply(&file, &[], &pki, steps).await;
+    let (r, out, dir) = run_apply(&file, &["--verify-timeout", "1s"], &pki, steps).await;
     let err = r.expect_err("alice failed");
     assert_eq!(err.exit_code(), 1, "{err}");
     assert!(err.to_string().contains("1 of 2 tenant(s) failed"), "{err}");
@@ -2906,7 +2923,7 @@ async fn one_tenant_failing_rolls_back_only_its_own_changes_and_exit_is_1() {
     assert!(
         table.contains("alice")
             && table.contains("failed")
-            && table.contains("does not let alice get pods"),
+            && table.contains("not effective yet after 1s: alice may get pods"),
         "{out}"
     );
     assert!(table.contains("rolled back"), "{out}");
