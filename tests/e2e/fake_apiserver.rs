@@ -1,6 +1,8 @@
-//! The online tenant flows against the fake API server: `tenantctl create` and `revoke` over
-//! real HTTPS with kube's client (mutual TLS with the PKI's certificates, keep-alive), and the
-//! server's own answers to the requests kube-apiserver answers with a `Status`.
+//! The fake API server itself, which the suite keeps for what a real one cannot do on demand
+//! (injected latency in `benches/apply_bench`, and as the baseline beside the real server in
+//! `benches/apply_real`): its answers to the requests kube-apiserver answers with a `Status`,
+//! its preconditions, selectors and authorization. The tenant flows themselves run on the real
+//! control plane (`real/`).
 
 use std::{
     io::{Read as _, Write as _},
@@ -18,7 +20,6 @@ use serde_json::{Value, json};
 use workspace_tests::{
     Cluster, block_on,
     fake_apiserver::{FakeApiServer, set_kubeconfig_server},
-    read, tenantctl,
 };
 
 /// A loopback PKI and the fake server, admin.conf pointing at it.
@@ -28,166 +29,6 @@ fn start() -> (Cluster, FakeApiServer, String) {
     let admin = cluster.etc.join("admin.conf");
     set_kubeconfig_server(&admin, &server.url());
     (cluster, server, admin.display().to_string())
-}
-
-/// `tenantctl create USER ARGS… --kubeconfig ADMIN --cert-dir PKI --kubeconfig-out OUT`.
-fn create(
-    user: &str,
-    args: &[&str],
-    admin: &str,
-    cluster: &Cluster,
-    out: &std::path::Path,
-) -> Result<String, tenantctl::Error> {
-    let pki = cluster.pki.display().to_string();
-    let out = out.display().to_string();
-    let mut argv = vec!["create", user];
-    argv.extend_from_slice(args);
-    argv.extend([
-        "--kubeconfig",
-        admin,
-        "--cert-dir",
-        &pki,
-        "--kubeconfig-out",
-        &out,
-    ]);
-    tenantctl(&argv)
-}
-
-/// The tenant record kept in `tenantctl-system/tenant-USER`.
-fn record(server: &FakeApiServer, user: &str) -> Value {
-    let cm = server
-        .get(
-            "configmaps",
-            Some("tenantctl-system"),
-            &format!("tenant-{user}"),
-        )
-        .unwrap_or_else(|| panic!("no record of {user}"));
-    assert_eq!(
-        cm["metadata"]["labels"]["app.kubernetes.io/managed-by"], "tenantctl",
-        "{cm}"
-    );
-    serde_json::from_str(cm["data"]["tenant.json"].as_str().expect("tenant.json")).unwrap()
-}
-
-#[test]
-fn create_and_revoke_a_certificate_tenant() {
-    let (cluster, server, admin) = start();
-    let out = cluster.etc.join("alice.kubeconfig");
-    create("alice", &["--role", "view"], &admin, &cluster, &out).unwrap();
-    assert_eq!(record(&server, "alice")["phase"], "Active");
-    let crb = server
-        .get("clusterrolebindings", None, "tenantctl:alice:view")
-        .expect("the binding");
-    assert_eq!(crb["roleRef"]["name"], "view");
-    assert_eq!(crb["subjects"][0]["kind"], "User");
-    assert_eq!(crb["subjects"][0]["name"], "alice");
-    // The kubeconfig handed out names the fake server and authenticates as alice.
-    let kubeconfig = read(&out);
-    assert!(kubeconfig.contains(&server.url()), "{kubeconfig}");
-    let alice = Credentials::from_kubeconfig(&kubeconfig);
-    let (code, review) = alice.call(&server, "POST", SSR, &json!({}));
-    assert_eq!(code, 201, "{review}");
-    assert_eq!(review["status"]["userInfo"]["username"], "alice");
-    assert_eq!(
-        review["status"]["userInfo"]["groups"],
-        json!(["system:authenticated"])
-    );
-    let verbs = server.requests_by_verb();
-    assert_eq!(verbs.get("create"), Some(&1), "one claim: {verbs:?}");
-    assert!(
-        verbs.get("review").copied().unwrap_or(0) >= 2,
-        "verified: {verbs:?}"
-    );
-
-    // A second create of an Active tenant is refused; revoke deletes the binding.
-    assert!(
-        create(
-            "alice",
-            &["--role", "view"],
-            &admin,
-            &cluster,
-            &cluster.etc.join("again.kubeconfig")
-        )
-        .is_err()
-    );
-    tenantctl(&["revoke", "alice", "--kubeconfig", &admin]).unwrap();
-    assert_eq!(record(&server, "alice")["phase"], "Revoked");
-    assert!(
-        server
-            .get("clusterrolebindings", None, "tenantctl:alice:view")
-            .is_none()
-    );
-    // The certificate still authenticates (Kubernetes cannot revoke it) but grants nothing.
-    let (code, review) = alice.call(
-        &server,
-        "POST",
-        SSAR,
-        &json!({ "spec": { "resourceAttributes": { "verb": "get", "resource": "pods" } } }),
-    );
-    assert_eq!((code, &review["status"]["allowed"]), (201, &json!(false)));
-}
-
-#[test]
-fn create_and_revoke_a_token_tenant_in_a_new_namespace() {
-    let (cluster, server, admin) = start();
-    let out = cluster.etc.join("bot.kubeconfig");
-    create(
-        "bot",
-        &[
-            "--auth",
-            "token",
-            "--role",
-            "edit",
-            "-n",
-            "team-a",
-            "--create-namespace",
-        ],
-        &admin,
-        &cluster,
-        &out,
-    )
-    .unwrap();
-    let r = record(&server, "bot");
-    assert_eq!(
-        (&r["phase"], &r["createdNamespace"]),
-        (&json!("Active"), &json!(true))
-    );
-    assert!(server.get("namespaces", None, "team-a").is_some());
-    assert!(
-        server
-            .get("serviceaccounts", Some("team-a"), "bot")
-            .is_some()
-    );
-    let rb = server
-        .get("rolebindings", Some("team-a"), "tenantctl:bot:edit")
-        .expect("the binding");
-    assert_eq!(rb["roleRef"]["name"], "edit");
-
-    let bot = Credentials::from_kubeconfig(&read(&out));
-    let (code, review) = bot.call(&server, "POST", SSR, &json!({}));
-    assert_eq!(code, 201, "{review}");
-    assert_eq!(
-        review["status"]["userInfo"]["username"],
-        "system:serviceaccount:team-a:bot"
-    );
-    // The binding is namespaced: pods in team-a, not in default.
-    let ask = |ns: &str| {
-        let body = json!({ "spec": { "resourceAttributes":
-            { "verb": "create", "resource": "pods", "namespace": ns } } });
-        bot.call(&server, "POST", SSAR, &body).1["status"]["allowed"].clone()
-    };
-    assert_eq!((ask("team-a"), ask("default")), (json!(true), json!(false)));
-
-    tenantctl(&["revoke", "bot", "--kubeconfig", &admin]).unwrap();
-    assert_eq!(record(&server, "bot")["phase"], "Revoked");
-    assert!(
-        server
-            .get("serviceaccounts", Some("team-a"), "bot")
-            .is_none()
-    );
-    // Deleting the ServiceAccount invalidated its bound token.
-    let (code, status) = bot.call(&server, "POST", SSR, &json!({}));
-    assert_eq!((code, &status["reason"]), (401, &json!("Unauthorized")));
 }
 
 #[test]
@@ -310,9 +151,6 @@ fn statuses_preconditions_selectors_and_authorization() {
     assert_eq!(sar("nobody"), json!(false));
     assert!(server.requests() >= 15);
 }
-
-const SSR: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
-const SSAR: &str = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
 
 /// What a kubeconfig authenticates with, as kube's loader reads it; requests made with a
 /// hand-written HTTP/1.1 client (one connection each).

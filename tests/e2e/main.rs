@@ -6,6 +6,5 @@ mod fuzz_corpus;
 mod kube_loader;
 mod openssl;
 mod real;
-mod rotate;
 mod tenant;
 mod tls;

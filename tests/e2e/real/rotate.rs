@@ -189,3 +189,168 @@ fn a_whole_rotation_through_restarts_with_a_kubelet_certificate_file() {
         "the old certificate: {text}"
     );
 }
+
+/// admin.conf's `certificate-authority-data`, decoded.
+fn admin_trust(cp: &ControlPlane) -> String {
+    let kc =
+        kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(cp.admin()).unwrap()).unwrap();
+    let data = kc.clusters[0]
+        .cluster
+        .as_ref()
+        .unwrap()
+        .certificate_authority_data
+        .clone()
+        .unwrap();
+    String::from_utf8(B64.decode(data).unwrap()).unwrap()
+}
+
+/// `tenantctl create USER --role view` with its kubeconfig at `out`.
+fn create(cp: &ControlPlane, user: &str, out: &Path) {
+    let (pki, admin, out) = (
+        cp.cluster.pki.display().to_string(),
+        cp.admin().display().to_string(),
+        out.display().to_string(),
+    );
+    tenantctl(&[
+        "create",
+        user,
+        "--role",
+        "view",
+        "--kubeconfig-out",
+        &out,
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+    ])
+    .unwrap();
+}
+
+/// `tenantctl renew --all --out-dir DIR`.
+fn renew_all(cp: &ControlPlane, dir: &Path) {
+    let (pki, admin, dir) = (
+        cp.cluster.pki.display().to_string(),
+        cp.admin().display().to_string(),
+        dir.display().to_string(),
+    );
+    tenantctl(&[
+        "renew",
+        "--all",
+        "--out-dir",
+        &dir,
+        "--kubeconfig",
+        &admin,
+        "--cert-dir",
+        &pki,
+    ])
+    .unwrap();
+}
+
+/// The restarts the README lists after begin or reissue (the controller manager on the one
+/// certificate that matches ca.key while ca.crt is a bundle), or after finish or abort.
+fn restart(cp: &mut ControlPlane, bundle: bool) {
+    cp.restart_apiserver();
+    cp.signing_cert = bundle.then(|| cp.cluster.pki.join("rotation/cluster/signing.crt"));
+    cp.restart_controller_manager();
+}
+
+#[test]
+fn abort_after_reissue_puts_every_client_back_on_the_old_ca() {
+    let Some(mut cp) = ControlPlane::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let alice_old = dir.path().join("alice-old.kubeconfig");
+    create(&cp, "alice", &alice_old);
+    let old_ca = std::fs::read_to_string(cp.cluster.pki.join("ca.crt")).unwrap();
+    rotate(&cp, "begin", &[]).unwrap();
+    restart(&mut cp, true);
+    let moved = dir.path().join("moved");
+    renew_all(&cp, &moved);
+    rotate(&cp, "reissue", &[]).unwrap();
+    restart(&mut cp, true);
+    let alice_new = moved.join("alice.kubeconfig");
+    assert_eq!(whoami(&cp, &alice_new).unwrap(), "alice");
+
+    let out = rotate(&cp, "abort", &["-o", "json"]).unwrap();
+    restart(&mut cp, false);
+    let aborted: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(aborted["steps"][0]["phase"], "aborted", "{aborted}");
+    assert!(
+        aborted["steps"][0]["warnings"]
+            .to_string()
+            .contains("alice"),
+        "{aborted}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cp.cluster.pki.join("ca.crt")).unwrap(),
+        old_ca,
+        "the old CA alone"
+    );
+    // Never moved: works again. Moved to the new CA: rejected until renewed again.
+    assert_eq!(whoami(&cp, &alice_old).unwrap(), "alice");
+    let err = whoami(&cp, &alice_new).unwrap_err();
+    assert!(err.contains("Unauthorized"), "{err}");
+    assert_eq!(admin_trust(&cp), old_ca);
+    assert_eq!(whoami(&cp, &cp.admin()).unwrap(), "kubernetes-admin");
+    let again = dir.path().join("again");
+    renew_all(&cp, &again);
+    assert_eq!(
+        whoami(&cp, &again.join("alice.kubeconfig")).unwrap(),
+        "alice"
+    );
+}
+
+/// `reissue --force` over a tenant that trusts only the old CA goes on with a warning; `finish`
+/// is then refused while that tenant's current certificate is from the old CA (exit 3, named,
+/// nothing written), and goes through once `renew --all` moved it.
+#[test]
+fn finish_is_refused_while_a_tenant_is_still_on_the_old_ca() {
+    let Some(mut cp) = ControlPlane::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    create(&cp, "erin", &dir.path().join("erin-old.kubeconfig"));
+    rotate(&cp, "begin", &[]).unwrap();
+    restart(&mut cp, true);
+    let (code, err) = rotate(&cp, "reissue", &[]).unwrap_err();
+    assert_eq!(code, 3, "{err}");
+    let forced: serde_json::Value =
+        serde_json::from_str(&rotate(&cp, "reissue", &["--force", "-o", "json"]).unwrap()).unwrap();
+    let warnings = forced["steps"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("--force") && warnings.contains("tenant erin"),
+        "{forced}"
+    );
+    restart(&mut cp, true);
+    let (code, err) = rotate(&cp, "finish", &[]).unwrap_err();
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("finish refused") && err.contains("tenant erin: certificate serial"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("rotate-ca finish`"),
+        "the hint names what moves erin: {err}"
+    );
+    let ca = std::fs::read_to_string(cp.cluster.pki.join("ca.crt")).unwrap();
+    assert_eq!(
+        ca.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "nothing written"
+    );
+    renew_all(&cp, dir.path());
+    let finished: serde_json::Value =
+        serde_json::from_str(&rotate(&cp, "finish", &["-o", "json"]).unwrap()).unwrap();
+    assert!(
+        finished["steps"][0]["ended"]
+            .to_string()
+            .contains("tenant erin"),
+        "{finished}"
+    );
+    restart(&mut cp, false);
+    assert_eq!(
+        whoami(&cp, &dir.path().join("erin.kubeconfig")).unwrap(),
+        "erin"
+    );
+}
