@@ -302,7 +302,13 @@ fn join_refuses_what_it_cannot_trust_and_writes_nothing() {
                 },
                 life,
             ),
-            vec!["--discovery-token-ca-cert-hash".into(), hash.clone()],
+            // Discovery waits for a signature that never comes, then names the token.
+            vec![
+                "--discovery-token-ca-cert-hash".into(),
+                hash.clone(),
+                "--discovery-timeout".into(),
+                "2s".into(),
+            ],
             "token id \"abcdef\" is unknown to the cluster".into(),
         ),
     ];
