@@ -47,7 +47,7 @@ use super::{
     names::SET_LABEL,
     rollback::{Step, Undo, delete_binding},
     spec::{TenantSpec, new_record},
-    verify::{grants_nothing, sample},
+    verify::{Probe, probes},
 };
 use crate::{
     cli::{ApplyArgs, Format, SignerKind},

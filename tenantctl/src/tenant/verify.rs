@@ -61,16 +61,15 @@ pub async fn verify(
         )),
     }
     let mut checks = Vec::new();
-    let mut warnings = Vec::new();
-    for (role, rules) in rules {
-        let Some((verb, group, resource)) = sample(rules) else {
-            warnings.push(grants_nothing(role, rules));
-            continue;
-        };
-        let what = format!(
-            "{expected} may {verb} {resource}{} as {role} allows",
-            namespace.map(|n| format!(" in {n}")).unwrap_or_default()
-        );
+    let (probes, warnings) = probes(&expected, namespace, rules);
+    for Probe {
+        role,
+        verb,
+        group,
+        resource,
+        what,
+    } in probes
+    {
         cluster::until_allowed(&what, wait, || {
             cluster::can_i(client, retry, &verb, &group, &resource, namespace)
         })
@@ -101,6 +100,45 @@ pub(super) fn grants_nothing(role: &RoleRef, rules: &[PolicyRule]) -> String {
     } else {
         format!("{role} has only non-resource rules: nothing was checked")
     }
+}
+
+/// One access to ask the authorizer about: a rule of `role`, and the sentence naming it.
+pub(super) struct Probe<'a> {
+    pub(super) role: &'a RoleRef,
+    pub(super) verb: String,
+    pub(super) group: String,
+    pub(super) resource: String,
+    /// "alice may get pods in team-a as ClusterRole/view allows".
+    pub(super) what: String,
+}
+
+/// A probe per role that has a resource rule, as `user` sees it in `namespace`, and a warning
+/// per role that has none ([`grants_nothing`]).
+pub(super) fn probes<'a>(
+    user: &str,
+    namespace: Option<&str>,
+    rules: &'a [(RoleRef, Vec<PolicyRule>)],
+) -> (Vec<Probe<'a>>, Vec<String>) {
+    let mut probes = Vec::new();
+    let mut warnings = Vec::new();
+    for (role, rules) in rules {
+        let Some((verb, group, resource)) = sample(rules) else {
+            warnings.push(grants_nothing(role, rules));
+            continue;
+        };
+        let what = format!(
+            "{user} may {verb} {resource}{} as {role} allows",
+            namespace.map(|n| format!(" in {n}")).unwrap_or_default()
+        );
+        probes.push(Probe {
+            role,
+            verb,
+            group,
+            resource,
+            what,
+        });
+    }
+    (probes, warnings)
 }
 
 /// The first checkable (verb, group, resource) of a role's rules.

@@ -220,6 +220,29 @@ fn join(port: u16, node: &Path, token: &str, args: &[&str]) -> (u8, String) {
     }
 }
 
+/// `join --control-plane` as node cp2 (127.0.0.2) with the certificate key, pinned to `hash`.
+fn join_control_plane(port: u16, node: &Path, token: &str, hash: &str, key: &str) -> (u8, String) {
+    let p = port.to_string();
+    join(
+        port,
+        node,
+        token,
+        &[
+            "--discovery-token-ca-cert-hash",
+            hash,
+            "--control-plane",
+            "--certificate-key",
+            key,
+            "--node-name",
+            "cp2",
+            "--apiserver-advertise-address",
+            "127.0.0.2",
+            "--apiserver-bind-port",
+            &p,
+        ],
+    )
+}
+
 #[test]
 fn join_right_after_token_create_and_a_refused_control_plane_join_writes_nothing() {
     let Some(mut cp) = ControlPlane::start() else {
@@ -281,49 +304,14 @@ fn join_right_after_token_create_and_a_refused_control_plane_join_writes_nothing
         std::fs::copy(other.pki.join(f), node.path().join("pki").join(f)).unwrap();
     }
     let before = snapshot(node.path());
-    let port = cp.port.to_string();
-    let (code, err) = join(
-        cp.port,
-        node.path(),
-        &token,
-        &[
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--control-plane",
-            "--certificate-key",
-            &key,
-            "--node-name",
-            "cp2",
-            "--apiserver-advertise-address",
-            "127.0.0.2",
-            "--apiserver-bind-port",
-            &port,
-        ],
-    );
+    let (code, err) = join_control_plane(cp.port, node.path(), &token, &hash, &key);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("apiserver"), "{err}");
     assert_eq!(snapshot(node.path()), before, "the directory is as it was");
 
     // The same node, emptied: it joins, with the cluster's CAs and keys byte for byte.
     std::fs::remove_dir_all(node.path().join("pki")).unwrap();
-    let (code, err) = join(
-        cp.port,
-        node.path(),
-        &token,
-        &[
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--control-plane",
-            "--certificate-key",
-            &key,
-            "--node-name",
-            "cp2",
-            "--apiserver-advertise-address",
-            "127.0.0.2",
-            "--apiserver-bind-port",
-            &port,
-        ],
-    );
+    let (code, err) = join_control_plane(cp.port, node.path(), &token, &hash, &key);
     assert_eq!(code, 0, "{err}");
     for f in ["ca.key", "sa.key", "front-proxy-ca.key", "etcd/ca.key"] {
         assert_eq!(
@@ -378,25 +366,7 @@ fn tenantctl_joins_with_certs_kubeadm_uploaded() {
         serde_json::from_str(&as_admin(&cp.admin(), &["token", "create", "-o", "json"])).unwrap();
     let token = token["token"].as_str().unwrap().to_owned();
     let node = tempfile::tempdir().unwrap();
-    let port = cp.port.to_string();
-    let (code, err) = join(
-        cp.port,
-        node.path(),
-        &token,
-        &[
-            "--discovery-token-ca-cert-hash",
-            &hash,
-            "--control-plane",
-            "--certificate-key",
-            &key,
-            "--node-name",
-            "cp2",
-            "--apiserver-advertise-address",
-            "127.0.0.2",
-            "--apiserver-bind-port",
-            &port,
-        ],
-    );
+    let (code, err) = join_control_plane(cp.port, node.path(), &token, &hash, &key);
     assert_eq!(code, 0, "{err}");
     for f in [
         "ca.crt",
@@ -465,7 +435,6 @@ fn joins_mid_rotation_pinned_to_either_ca() {
         );
     }
 
-    let port = cp.port.to_string();
     for (which, hash) in ["new", "old"].iter().zip(&hashes) {
         // A worker pinned to either CA joins and trusts the whole bundle.
         let worker = tempfile::tempdir().unwrap();
@@ -487,24 +456,7 @@ fn joins_mid_rotation_pinned_to_either_ca() {
         );
         // A control-plane node is refused, naming the steps, with nothing written.
         let node = tempfile::tempdir().unwrap();
-        let (code, err) = join(
-            cp.port,
-            node.path(),
-            &token,
-            &[
-                "--discovery-token-ca-cert-hash",
-                hash,
-                "--control-plane",
-                "--certificate-key",
-                &key,
-                "--node-name",
-                "cp2",
-                "--apiserver-advertise-address",
-                "127.0.0.2",
-                "--apiserver-bind-port",
-                &port,
-            ],
-        );
+        let (code, err) = join_control_plane(cp.port, node.path(), &token, hash, &key);
         assert_eq!(code, 3, "control plane pinned to the {which} CA: {err}");
         assert!(err.contains("rotate-ca finish"), "{err}");
         assert!(

@@ -423,16 +423,15 @@ impl Ctx<'_> {
                 .chain(["system:authenticated".to_owned()])
                 .collect(),
         };
-        let mut warnings = Vec::new();
-        for (role, rules) in rules {
-            let Some((verb, group, resource)) = sample(rules) else {
-                warnings.push(grants_nothing(role, rules));
-                continue;
-            };
-            let what = format!(
-                "{user} may {verb} {resource}{} as {role} allows",
-                ns.map(|n| format!(" in {n}")).unwrap_or_default()
-            );
+        let (probes, warnings) = probes(&user, ns, rules);
+        for Probe {
+            verb,
+            group,
+            resource,
+            what,
+            ..
+        } in probes
+        {
             cluster::until_allowed(&what, self.settings.verify_timeout, || {
                 self.cluster
                     .subject_can(&user, &groups, &verb, &group, &resource, ns)
