@@ -240,7 +240,7 @@ fn run_latency(o: &Options, ms: u64, has_apply: bool, rows: &mut Vec<Row>) -> Re
             .map_err(|e| format!("run {}: {e}", o.tenantctl.display()))?;
         let wall = start.elapsed();
         check(phase, &out)?;
-        let actions = actions(&out.stdout)?;
+        let actions = pki_benches::apply_actions(&out.stdout)?;
         let summary = actions
             .iter()
             .map(|(a, n)| format!("{a} {n}"))
@@ -320,28 +320,6 @@ fn tenants_file(n: usize) -> String {
         }
     }
     text
-}
-
-/// Tenants per action in apply's JSON (`{"tenants": [{"user", "action"}, ...]}`).
-fn actions(stdout: &[u8]) -> Result<BTreeMap<String, usize>, String> {
-    let report: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| {
-        format!(
-            "apply -o json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(stdout)
-                .chars()
-                .take(400)
-                .collect::<String>()
-        )
-    })?;
-    let tenants = report["tenants"]
-        .as_array()
-        .ok_or("apply -o json has no `tenants` array")?;
-    let mut counts = BTreeMap::new();
-    for t in tenants {
-        let action = t["action"].as_str().ok_or("a tenant without `action`")?;
-        *counts.entry(action.to_owned()).or_insert(0) += 1;
-    }
-    Ok(counts)
 }
 
 fn print_table(o: &Options, rows: &[Row]) {

@@ -151,7 +151,7 @@ fn measure(o: &Options, run: usize, target: Target<'_>, rows: &mut Vec<Row>) -> 
             .map_err(|e| format!("run {}: {e}", o.tenantctl.display()))?;
         let wall = start.elapsed();
         let after = target.verbs();
-        let counts = actions(&out.stdout)?;
+        let counts = pki_benches::apply_actions(&out.stdout)?;
         let summary = counts
             .iter()
             .map(|(a, n)| format!("{a} {n}"))
@@ -236,25 +236,6 @@ fn tenants_file(n: usize, namespaces: usize) -> String {
         );
     }
     text
-}
-
-/// Tenants per action in apply's JSON.
-fn actions(stdout: &[u8]) -> Result<BTreeMap<String, usize>, String> {
-    let report: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| {
-        format!(
-            "apply -o json printed no JSON ({e}): {}",
-            String::from_utf8_lossy(stdout)
-                .chars()
-                .take(400)
-                .collect::<String>()
-        )
-    })?;
-    let mut counts = BTreeMap::new();
-    for t in report["tenants"].as_array().ok_or("no `tenants` array")? {
-        let action = t["action"].as_str().ok_or("a tenant without `action`")?;
-        *counts.entry(action.to_owned()).or_insert(0) += 1;
-    }
-    Ok(counts)
 }
 
 fn print_table(o: &Options, rows: &[Row]) {
