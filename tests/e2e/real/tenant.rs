@@ -230,3 +230,45 @@ fn a_role_without_rules_is_a_warning_never_a_silent_pass() {
         "{err}"
     );
 }
+
+/// The v1.35 pre-release starts in the harness too, and its X.509 authenticator names each
+/// certificate by `authentication.kubernetes.io/credential-id: X509SHA256=<hex>`: the same
+/// SHA-256 over the DER that the ledger records for the tenant's credential (what the
+/// revocation webhook will match on).
+#[test]
+fn v1_35_credential_id_is_the_ledgers_sha256() {
+    let Some(cp) = ControlPlane::start_with(workspace_tests::control_plane::Options {
+        version: workspace_tests::control_plane::Version::V1_35,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("alice.kubeconfig");
+    let kc_s = kc.display().to_string();
+    run(
+        &cp,
+        &[
+            "create",
+            "alice",
+            "--role",
+            "view",
+            "--kubeconfig-out",
+            &kc_s,
+        ],
+    )
+    .unwrap();
+    let (ok, out, err) = cp.kubectl_as(&kc, &["auth", "whoami", "-o", "json"]);
+    assert!(ok, "{err}");
+    let review: Value = serde_json::from_str(&out).unwrap();
+    let ids = &review["status"]["userInfo"]["extra"]["authentication.kubernetes.io/credential-id"];
+    let id = ids[0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no credential id: {review}"));
+    let recorded = show(&cp, "alice")["credentials"][0]["sha256"]
+        .as_str()
+        .unwrap()
+        .replace(':', "")
+        .to_ascii_lowercase();
+    assert_eq!(id, format!("X509SHA256={recorded}"));
+}
