@@ -556,17 +556,7 @@ mod tests {
     use super::*;
 
     fn settings(server: &str) -> Settings {
-        Settings {
-            server: server.parse().unwrap(),
-            control_plane_endpoint: "vip.example.com:6443".into(),
-            cluster_name: "kubernetes".into(),
-            certificates_dir: "/etc/kubernetes/pki".into(),
-            service_subnets: vec!["10.96.0.0/12".parse().unwrap()],
-            pod_subnets: vec![],
-            dns_domain: "cluster.local".into(),
-            kubernetes_version: "v1.28.7".into(),
-            cert_sans: vec![],
-        }
+        Settings::example(server)
     }
 
     fn names(objs: &BootstrapObjects) -> Vec<String> {

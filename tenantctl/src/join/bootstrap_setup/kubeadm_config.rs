@@ -189,18 +189,15 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            server: "https://vip.example.com:6443".parse().unwrap(),
-            control_plane_endpoint: "vip.example.com:6443".into(),
             cluster_name: "prod".into(),
-            certificates_dir: "/etc/kubernetes/pki".into(),
             service_subnets: vec![
                 "10.96.0.0/12".parse().unwrap(),
                 "fd00:10:96::/112".parse().unwrap(),
             ],
             pod_subnets: vec!["10.244.0.0/16".parse().unwrap()],
             dns_domain: "corp.local".into(),
-            kubernetes_version: "v1.28.7".into(),
             cert_sans: vec!["lb.example.com".parse().unwrap()],
+            ..Settings::example("https://vip.example.com:6443")
         }
     }
 

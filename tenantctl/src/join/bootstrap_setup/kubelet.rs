@@ -151,15 +151,10 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
-            server: "https://vip.example.com:6443".parse().unwrap(),
-            control_plane_endpoint: "vip.example.com:6443".into(),
-            cluster_name: "kubernetes".into(),
             certificates_dir: "/srv/pki".into(),
             service_subnets: vec!["10.100.0.0/16".parse().unwrap()],
-            pod_subnets: vec![],
             dns_domain: "corp.local".into(),
-            kubernetes_version: "v1.28.7".into(),
-            cert_sans: vec![],
+            ..Settings::example("https://vip.example.com:6443")
         }
     }
 

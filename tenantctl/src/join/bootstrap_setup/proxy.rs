@@ -170,15 +170,8 @@ mod tests {
 
     fn settings(server: &str) -> Settings {
         Settings {
-            server: server.parse().unwrap(),
-            control_plane_endpoint: "vip.example.com:6443".into(),
-            cluster_name: "kubernetes".into(),
-            certificates_dir: "/etc/kubernetes/pki".into(),
-            service_subnets: vec!["10.96.0.0/12".parse().unwrap()],
             pod_subnets: vec!["10.244.0.0/16".parse().unwrap()],
-            dns_domain: "cluster.local".into(),
-            kubernetes_version: "v1.28.7".into(),
-            cert_sans: vec![],
+            ..Settings::example(server)
         }
     }
 

@@ -466,6 +466,25 @@ fn extra_sans(pki: &PkiFacts, settings: &Settings) -> Result<Vec<San>, Error> {
         .collect())
 }
 
+/// A kubeadm-default cluster behind `server` (endpoint vip.example.com:6443), the fixture the
+/// builders' tests start from and override field by field.
+#[cfg(test)]
+impl Settings {
+    pub(super) fn example(server: &str) -> Self {
+        Self {
+            server: server.parse().unwrap(),
+            control_plane_endpoint: "vip.example.com:6443".into(),
+            cluster_name: "kubernetes".into(),
+            certificates_dir: "/etc/kubernetes/pki".into(),
+            service_subnets: vec!["10.96.0.0/12".parse().unwrap()],
+            pod_subnets: vec![],
+            dns_domain: "cluster.local".into(),
+            kubernetes_version: "v1.28.7".into(),
+            cert_sans: vec![],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, SystemTime};
