@@ -7,6 +7,7 @@
 mod apply;
 mod create;
 mod credentials;
+mod document;
 mod ledger;
 mod lifecycle;
 mod names;
@@ -27,6 +28,10 @@ pub use create::{CreatePlan, create_online, run as create};
 pub use credentials::{
     CsrOptions, LONG_TTL, Minted, Signer, cert_kubeconfig, cluster_entry, import, mint_csr,
     mint_local,
+};
+pub use document::{
+    Condition, CredentialStatus, FieldProblem, Schedule, SecretRef, TenantDocSpec, TenantObject,
+    TenantStatus,
 };
 pub use lifecycle::{
     list, print_list, print_record, renew, renew_online, revoke, revoke_online, show,

@@ -20,22 +20,19 @@
 //!   signer: local              # local | csr
 //! ```
 
-use std::{fmt, time::Duration};
+use std::fmt;
 
-use pki_core::KeyAlgorithm;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use super::super::document::{DEFAULT_TTL, ParseOptions};
 use super::super::{
-    AuthKind, RoleKind, RoleRef,
-    spec::{TenantInput, TenantSpec, field_of},
+    document::{SecretRef, TenantDocSpec},
+    spec::TenantSpec,
 };
-use crate::{cli::SignerKind, time::parse_duration};
 
 /// The `apiVersion` of a tenants file.
 pub const API_VERSION: &str = "tenantctl.io/v1";
-/// A credential's lifetime when the document gives none (`create --ttl`'s default).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
 
 /// One tenant the file asks for, with where it was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,13 +73,6 @@ impl fmt::Display for Problem {
         }
         f.write_str(&self.message)
     }
-}
-
-/// Options that apply to every document.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ParseOptions {
-    /// `--allow-privileged`: the guardrails of `create --allow-privileged`.
-    pub allow_privileged: bool,
 }
 
 /// Parses one file's text. Every document is checked; the result is every tenant, or every
@@ -242,97 +232,24 @@ impl Context<'_> {
         };
         let s = &spec.value;
         let spec_line = line_of(spec);
-        let field_line = |f: Option<u64>| f.or(spec_line);
-
-        let user = s.user.as_ref().unwrap_or(name);
-        let auth = match s.auth.as_ref().map(|a| a.value.as_str()) {
-            None | Some("cert") => AuthKind::Cert,
-            Some("token") => AuthKind::Token,
-            Some(other) => {
-                self.at(
-                    s.auth.as_ref().and_then(line_of),
-                    Some("spec.auth"),
-                    format!("{other:?} is not cert or token"),
-                );
-                AuthKind::Cert
-            }
-        };
-        let signer = match s.signer.as_ref().map(|a| a.value.as_str()) {
-            None | Some("local") => SignerKind::Local,
-            Some("csr") => SignerKind::Csr,
-            Some(other) => {
-                self.at(
-                    s.signer.as_ref().and_then(line_of),
-                    Some("spec.signer"),
-                    format!("{other:?} is not local or csr"),
-                );
-                SignerKind::Local
-            }
-        };
-        let ttl = match &s.ttl {
-            None => DEFAULT_TTL,
-            Some(t) => match parse_duration(&t.value) {
-                Ok(d) => d,
-                Err(e) => {
-                    self.at(line_of(t), Some("spec.ttl"), e);
-                    DEFAULT_TTL
-                }
-            },
-        };
-        let key_algorithm = match &s.key_algorithm {
-            None => KeyAlgorithm::EcdsaP256,
-            Some(k) => k.value.parse::<KeyAlgorithm>().unwrap_or_else(|e| {
-                self.at(line_of(k), Some("spec.keyAlgorithm"), e.to_string());
-                KeyAlgorithm::EcdsaP256
-            }),
-        };
-        let roles: Vec<String> = match &s.roles {
-            None => {
-                self.at(
-                    spec_line,
-                    Some("spec.roles"),
-                    "missing (e.g. [view])".into(),
-                );
-                return None;
-            }
-            Some(roles) => roles.value.iter().map(|r| r.value.clone()).collect(),
-        };
-        // Each role and group on its own first, so a bad one is pointed at by its line.
-        for (i, r) in s.roles.iter().flat_map(|r| r.value.iter()).enumerate() {
-            if let Err(e) = RoleRef::parse(&r.value, RoleKind::ClusterRole) {
-                self.at(line_of(r), Some(&format!("spec.roles[{i}]")), reason(&e));
-            }
-        }
-        let groups: Vec<String> = s.groups.iter().flatten().map(|g| g.value.clone()).collect();
-        for (i, g) in s.groups.iter().flatten().enumerate() {
-            if let Err(e) = super::super::Tenant::new(
-                "probe",
-                std::slice::from_ref(&g.value),
-                AuthKind::Cert,
-                options.allow_privileged,
-            ) {
-                self.at(line_of(g), Some(&format!("spec.groups[{i}]")), reason(&e));
-            }
-        }
-        if self.problems.len() > before {
+        if s.roles.is_none() {
+            self.at(
+                spec_line,
+                Some("spec.roles"),
+                "missing (e.g. [view])".into(),
+            );
             return None;
         }
-        let input = TenantInput {
-            user: &user.value,
-            groups: &groups,
-            auth,
-            roles: &roles,
-            role_kind: RoleKind::ClusterRole,
-            namespace: s.namespace.as_ref().map(|n| n.value.clone()),
-            create_namespace: s.create_namespace.as_ref().is_some_and(|b| b.value),
-            bind_group: s.bind_group.as_ref().is_some_and(|b| b.value),
-            ttl,
-            key_algorithm,
-            signer,
-            allow_privileged: options.allow_privileged,
-        };
-        match TenantSpec::check(&input) {
-            Ok(spec) => Some(Desired {
+        let fields = s.fields();
+        for field in fields.controller_fields() {
+            self.at(
+                s.line_of_field(field).or(spec_line),
+                Some(field),
+                "is for Tenant objects in the cluster, which `tenantctl controller` keeps; apply runs once and cannot renew or end access on time".into(),
+            );
+        }
+        match fields.check(&name.value, options) {
+            Ok(spec) if self.problems.len() == before => Some(Desired {
                 spec,
                 source: format!(
                     "{}:{}",
@@ -340,30 +257,18 @@ impl Context<'_> {
                     line(doc).map_or_else(|| "?".to_owned(), |l| l.to_string())
                 ),
             }),
-            Err(e) => {
-                let field = field_of(&e);
-                let at = match field {
-                    "spec.user" => s.user.as_ref().map_or(line_of(name), line_of),
-                    "spec.roles" => s.roles.as_ref().and_then(line_of),
-                    "spec.groups" => s.groups.iter().flatten().next().and_then(line_of),
-                    "spec.namespace" => s.namespace.as_ref().and_then(line_of),
-                    "spec.createNamespace" => s.create_namespace.as_ref().and_then(line_of),
-                    "spec.bindGroup" => s.bind_group.as_ref().and_then(line_of),
-                    "spec.signer" => s.signer.as_ref().and_then(line_of),
-                    _ => None,
-                };
-                self.at(field_line(at), Some(field), reason(&e));
+            Ok(_) => None,
+            Err(problems) => {
+                for p in problems {
+                    let at = match p.field.as_str() {
+                        "spec.user" => s.user.as_ref().map_or(line_of(name), line_of),
+                        field => s.line_of_field(field),
+                    };
+                    self.at(at.or(spec_line), Some(&p.field), p.message);
+                }
                 None
             }
         }
-    }
-}
-
-/// An error's message without create's flag spelling.
-fn reason(e: &crate::error::Error) -> String {
-    match e {
-        crate::error::Error::Usage { message, .. } => message.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -422,11 +327,82 @@ struct RawSpec {
     ttl: Option<Spanned<String>>,
     key_algorithm: Option<Spanned<String>>,
     signer: Option<Spanned<String>>,
+    renew_before: Option<Spanned<String>>,
+    expires_at: Option<Spanned<String>>,
+    kubeconfig_secret: Option<Spanned<SecretRef>>,
+}
+
+impl RawSpec {
+    /// The values without their places: the one spec type `apply` and the controller share.
+    fn fields(&self) -> TenantDocSpec {
+        fn value<T: Clone>(v: Option<&Spanned<T>>) -> Option<T> {
+            v.map(|v| v.value.clone())
+        }
+        TenantDocSpec {
+            user: value(self.user.as_ref()),
+            auth: value(self.auth.as_ref()),
+            groups: self
+                .groups
+                .as_ref()
+                .map(|g| g.iter().map(|g| g.value.clone()).collect()),
+            roles: self
+                .roles
+                .iter()
+                .flat_map(|r| r.value.iter().map(|r| r.value.clone()))
+                .collect(),
+            namespace: value(self.namespace.as_ref()),
+            create_namespace: value(self.create_namespace.as_ref()),
+            bind_group: value(self.bind_group.as_ref()),
+            ttl: value(self.ttl.as_ref()),
+            key_algorithm: value(self.key_algorithm.as_ref()),
+            signer: value(self.signer.as_ref()),
+            renew_before: value(self.renew_before.as_ref()),
+            expires_at: value(self.expires_at.as_ref()),
+            kubeconfig_secret: value(self.kubeconfig_secret.as_ref()),
+        }
+    }
+
+    /// The line of a field a problem names (`spec.roles[1]`: that item's).
+    fn line_of_field(&self, field: &str) -> Option<u64> {
+        let item = |list: Option<&Vec<Spanned<String>>>, prefix: &str| {
+            let i: usize = field
+                .strip_prefix(prefix)?
+                .strip_suffix(']')?
+                .parse()
+                .ok()?;
+            list.and_then(|l| l.get(i)).and_then(line_of)
+        };
+        match field {
+            "spec.user" => self.user.as_ref().and_then(line_of),
+            "spec.auth" => self.auth.as_ref().and_then(line_of),
+            "spec.groups" => self.groups.iter().flatten().next().and_then(line_of),
+            "spec.roles" => self.roles.as_ref().and_then(line_of),
+            "spec.namespace" => self.namespace.as_ref().and_then(line_of),
+            "spec.createNamespace" => self.create_namespace.as_ref().and_then(line_of),
+            "spec.bindGroup" => self.bind_group.as_ref().and_then(line_of),
+            "spec.ttl" => self.ttl.as_ref().and_then(line_of),
+            "spec.keyAlgorithm" => self.key_algorithm.as_ref().and_then(line_of),
+            "spec.signer" => self.signer.as_ref().and_then(line_of),
+            "spec.renewBefore" => self.renew_before.as_ref().and_then(line_of),
+            "spec.expiresAt" => self.expires_at.as_ref().and_then(line_of),
+            "spec.kubeconfigSecret" => self.kubeconfig_secret.as_ref().and_then(line_of),
+            f if f.starts_with("spec.roles[") => {
+                item(self.roles.as_ref().map(|r| &r.value), "spec.roles[")
+            }
+            f if f.starts_with("spec.groups[") => item(self.groups.as_ref(), "spec.groups["),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use pki_core::KeyAlgorithm;
+
     use super::*;
+    use crate::{cli::SignerKind, tenant::AuthKind};
 
     fn ok(text: &str) -> Vec<Desired> {
         parse("t.yaml", text, ParseOptions::default()).unwrap_or_else(|p| {
@@ -580,5 +556,47 @@ spec:
             ALICE.replace("alice", "bob").replace("team-a", "-x")
         );
         assert_eq!(problems(&two).len(), 2);
+    }
+
+    /// The reader with places knows every field of the one spec type: a document with all of
+    /// them set parses, and only the controller's are refused.
+    #[test]
+    fn every_field_of_the_shared_spec_is_read_and_controller_fields_refused() {
+        let full = TenantDocSpec {
+            user: Some("alice".into()),
+            auth: Some("cert".into()),
+            groups: Some(vec!["dev".into()]),
+            roles: vec!["view".into()],
+            namespace: Some("team-a".into()),
+            create_namespace: Some(true),
+            bind_group: Some(false),
+            ttl: Some("3h".into()),
+            key_algorithm: Some("ECDSA-P384".into()),
+            signer: Some("local".into()),
+            renew_before: Some("1h".into()),
+            expires_at: Some("2030-01-01T00:00:00Z".into()),
+            kubeconfig_secret: Some(SecretRef {
+                namespace: Some("x".into()),
+                name: Some("y".into()),
+            }),
+        };
+        let spec = serde_json::to_string(&full).unwrap();
+        let text = format!(
+            "apiVersion: tenantctl.io/v1\nkind: Tenant\nmetadata: {{name: alice}}\nspec: {spec}\n"
+        );
+        let p = problems(&text);
+        assert_eq!(p.len(), 3, "{p:?}");
+        for (problem, field) in p.iter().zip([
+            "spec.renewBefore",
+            "spec.expiresAt",
+            "spec.kubeconfigSecret",
+        ]) {
+            assert!(
+                problem.starts_with(&format!(
+                    "t.yaml:4: Tenant alice: {field}: is for Tenant objects in the cluster"
+                )),
+                "{problem}"
+            );
+        }
     }
 }
