@@ -20,9 +20,9 @@ mod verify;
 
 pub use crate::{cli::AuthKind, cluster::RoleKind};
 pub use apply::{
-    API_VERSION, DEFAULT_TTL, Desired, Options as ApplyOptions, Outcome, ParseOptions, Problem,
-    Settings as ApplySettings, apply_online, duplicates, load as load_tenants,
-    parse as parse_tenants, run as apply,
+    API_VERSION, DEFAULT_TTL, Delivery, Desired, Options as ApplyOptions, Outcome, ParseOptions,
+    Problem, Reconciled, Settings as ApplySettings, apply_online, duplicates, load as load_tenants,
+    parse as parse_tenants, reconcile_one, revoke_one, run as apply,
 };
 pub use create::{CreatePlan, create_online, run as create};
 pub use credentials::{

@@ -454,6 +454,7 @@ mod tests {
             created: "2026-01-01T00:00:00Z".into(),
             revoked: None,
             set: None,
+            revoked_reason: None,
         }
     }
 

@@ -12,6 +12,7 @@
 //! namespace is shared and kept) and does not stop the others.
 
 mod file;
+mod one;
 mod owned;
 mod plan;
 mod report;
@@ -24,9 +25,13 @@ use std::{
 };
 
 use futures::StreamExt as _;
-use k8s_openapi::api::{
-    core::v1::{Namespace, ServiceAccount},
-    rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding},
+use k8s_openapi::{
+    api::{
+        core::v1::{Namespace, Secret, ServiceAccount},
+        rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding},
+    },
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
 use kube::api::ListParams;
 use kubeconfig::{ClusterEntry, Kubeconfig};
@@ -34,6 +39,7 @@ use pki_core::CertificateAuthority;
 use serde::Serialize;
 
 pub use file::{API_VERSION, DEFAULT_TTL, Desired, ParseOptions, Problem, duplicates, parse};
+pub use one::{Reconciled, reconcile_one, revoke_one};
 use plan::{Action, Create, Observed, Update, plan};
 pub use plan::{Options, Outcome};
 use report::*;
@@ -44,7 +50,8 @@ use super::{
     credentials::{self, CsrOptions, Minted},
     ledger::{self, Stored},
     lifecycle::revoke_stored,
-    names::SET_LABEL,
+    names::{KUBECONFIG_KEY, SET_LABEL, TENANT_LABEL},
+    objects,
     rollback::{Step, Undo, delete_binding},
     spec::{TenantSpec, new_record},
     verify::{Probe, probes},
@@ -59,11 +66,32 @@ use crate::{
     time::humanize,
 };
 
+/// Where a tenant's kubeconfig goes.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    /// `OUT-DIR/USER.kubeconfig`, 0600; a file tenantctl did not write for the tenant is
+    /// replaced only with `overwrite`.
+    Files {
+        /// The directory.
+        out_dir: PathBuf,
+        /// `--overwrite`.
+        overwrite: bool,
+    },
+    /// A Secret (key `kubeconfig`), labelled as tenantctl's, owned by `owner` (the Tenant
+    /// object); a Secret of that name that is not tenantctl's is never replaced.
+    Secret {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
 /// How `apply` runs (its flags, without the cluster access).
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Where kubeconfigs go.
-    pub out_dir: PathBuf,
+    pub delivery: Delivery,
     /// Tenants in flight.
     pub concurrency: usize,
     /// Plan options.
@@ -78,21 +106,27 @@ pub struct Settings {
     pub format: Format,
     /// `--verify-timeout`.
     pub verify_timeout: Duration,
-    /// `--overwrite`: replace kubeconfig files tenantctl did not write for the tenant.
-    pub overwrite: bool,
+    /// The object that owns what is made (the controller's Tenant): set as the owner of the
+    /// bindings and the Secret, so a change to them wakes the controller.
+    pub owner: Option<OwnerReference>,
 }
 
 impl Settings {
     /// From the flags.
     pub fn from_args(args: &ApplyArgs) -> Self {
         Self {
-            out_dir: args.out_dir.clone(),
+            delivery: Delivery::Files {
+                out_dir: args.out_dir.clone(),
+                overwrite: args.overwrite,
+            },
             concurrency: usize::from(args.concurrency),
             options: Options {
                 set: args.set.as_ref().map(|s| s.as_str().to_owned()),
                 prune: args.prune,
                 recreate: args.recreate,
                 renew_within: args.renew_within,
+                renew_now: false,
+                owner: None,
                 allow_privileged: args.allow_privileged,
                 now: SystemTime::now(),
             },
@@ -101,7 +135,7 @@ impl Settings {
             csr: CsrOptions::from_flags(args.csr_api),
             format: args.output,
             verify_timeout: args.verify_timeout,
-            overwrite: args.overwrite,
+            owner: None,
         }
     }
 }
@@ -230,7 +264,9 @@ pub async fn apply_online(
     };
     if actions.iter().any(hands_out) {
         ledger::ensure_namespace(cluster).await?;
-        fs::create_private_dir(&settings.out_dir)?;
+        if let Delivery::Files { out_dir, .. } = &settings.delivery {
+            fs::create_private_dir(out_dir)?;
+        }
     }
     // New namespaces once each, before the tenants in them (many tenants may share one).
     let mut namespaces = std::collections::BTreeMap::new();
@@ -334,12 +370,8 @@ async fn observe(cluster: &Cluster, desired: &[Desired]) -> Result<Observed, Err
             }
         },
     )?;
-    let name = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.name.clone().unwrap_or_default()
-    };
-    let ns = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.namespace.clone().unwrap_or_default()
-    };
+    let name = |m: &ObjectMeta| m.name.clone().unwrap_or_default();
+    let ns = |m: &ObjectMeta| m.namespace.clone().unwrap_or_default();
     Ok(Observed {
         records,
         bindings: crbs

@@ -572,6 +572,7 @@ pub(super) async fn revoke_stored(
     tenant: &Tenant,
     stored: Stored,
     now: SystemTime,
+    reason: Option<&str>,
 ) -> Result<(Stored, Vec<String>), Error> {
     let mut deleted = Vec::new();
     for b in &stored.record.bindings {
@@ -593,6 +594,9 @@ pub(super) async fn revoke_stored(
     let stored = ledger::update(cluster, tenant, stored, |r| {
         r.phase = Phase::Revoked;
         r.revoked.get_or_insert(stamp.clone());
+        if r.revoked_reason.is_none() {
+            r.revoked_reason = reason.map(str::to_owned);
+        }
         for c in &mut r.credentials {
             c.revoked.get_or_insert(stamp.clone());
         }
@@ -612,7 +616,7 @@ pub async fn revoke_online(
 ) -> Result<(), Error> {
     let now = SystemTime::now();
     let (tenant, stored) = ledger::find(cluster, user).await?;
-    let (stored, deleted) = revoke_stored(cluster, &tenant, stored, now).await?;
+    let (stored, deleted) = revoke_stored(cluster, &tenant, stored, now, None).await?;
     for what in deleted {
         progress!(out, "{what} deleted");
     }

@@ -12,6 +12,8 @@ use crate::{cli::AuthKind, cluster::RoleKind, error::Error};
 pub(crate) const TENANT_LABEL: &str = "tenantctl.io/tenant";
 /// The label naming the set (`apply --set`) a tenant's record and objects belong to.
 pub(crate) const SET_LABEL: &str = "tenantctl.io/set";
+/// The key of a kubeconfig Secret the controller writes.
+pub(crate) const KUBECONFIG_KEY: &str = "kubeconfig";
 /// Annotation holding the exact user name (labels cannot hold every user name).
 pub(crate) const USER_ANNOTATION: &str = "tenantctl.io/user";
 

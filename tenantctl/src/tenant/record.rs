@@ -72,6 +72,11 @@ pub struct TenantRecord {
     /// When the tenant was revoked (RFC 3339), if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<String>,
+    /// Why it was revoked, when not by hand: `expired` (the controller's `expiresAt`),
+    /// `deleted` (its Tenant object was deleted), `pruned` (`apply --prune`), `recreated` (its
+    /// identity changed, `apply --recreate` or the controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
     /// The set (`apply --set`) that manages this tenant; `apply --prune` of that set may revoke
     /// it, nothing else prunes it. Also the record's label `tenantctl.io/set`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,6 +348,7 @@ mod tests {
             created: rfc3339(SystemTime::UNIX_EPOCH),
             revoked: None,
             set: None,
+            revoked_reason: None,
             phase: Phase::Pending,
         };
         let cm = record.to_config_map(&tenant, RECORD_NAMESPACE).unwrap();

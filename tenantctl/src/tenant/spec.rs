@@ -148,6 +148,7 @@ pub(super) fn new_record(
         created: rfc3339(now),
         revoked: None,
         set: None,
+        revoked_reason: None,
         phase: Phase::Pending,
     }
 }

@@ -47,6 +47,11 @@ pub struct Options {
     pub recreate: bool,
     /// Renew credentials that expire within this long.
     pub renew_within: Option<Duration>,
+    /// Renew whatever the expiry (the controller: the kubeconfig's Secret was lost).
+    pub renew_now: bool,
+    /// The uid of the object that owns the tenant's bindings (the controller's Tenant): a
+    /// binding without that owner is applied again.
+    pub owner: Option<String>,
     /// `--allow-privileged`.
     pub allow_privileged: bool,
     /// The time the plan is made at.
@@ -370,7 +375,12 @@ fn plan_one(
         .is_some_and(|set| record.set.as_ref() != Some(set));
     let apply: Vec<Binding> = wanted
         .iter()
-        .filter(|w| relabel || !mine.iter().any(|b| same_binding(w, b)))
+        .filter(|w| {
+            relabel
+                || !mine
+                    .iter()
+                    .any(|b| same_binding(w, b) && owned_by(b, options.owner.as_deref()))
+        })
         .cloned()
         .collect();
     let service_account = spec.tenant.auth() == AuthKind::Token
@@ -381,12 +391,13 @@ fn plan_one(
         });
     let asked = TenantRecordView::of(spec);
     let record_changes = !TenantRecordView::from_record(record).same(&asked) || relabel;
-    let renew = match record.current_credential() {
-        None => true,
-        Some(c) => options
-            .renew_within
-            .is_some_and(|within| c.expires().is_none_or(|end| end <= options.now + within)),
-    };
+    let renew = options.renew_now
+        || match record.current_credential() {
+            None => true,
+            Some(c) => options
+                .renew_within
+                .is_some_and(|within| c.expires().is_none_or(|end| end <= options.now + within)),
+        };
     if apply.is_empty()
         && stale.is_empty()
         && !service_account
@@ -480,6 +491,17 @@ fn meta(b: &Binding) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectM
         Binding::Cluster(crb) => &crb.metadata,
         Binding::Namespaced(rb) => &rb.metadata,
     }
+}
+
+/// `b` names `owner` (a uid) among its owners, or no owner is asked for.
+fn owned_by(b: &Binding, owner: Option<&str>) -> bool {
+    owner.is_none_or(|uid| {
+        meta(b)
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid)
+    })
 }
 
 /// The same object (kind, namespace, name).
@@ -606,6 +628,8 @@ mod tests {
             prune: false,
             recreate: false,
             renew_within: None,
+            renew_now: false,
+            owner: None,
             allow_privileged: false,
             now,
         }
@@ -629,6 +653,7 @@ mod tests {
             created: rfc3339(now),
             revoked: None,
             set: None,
+            revoked_reason: None,
         };
         observed.records.retain(|s| s.record.user != record.user);
         observed.records.push(Stored {

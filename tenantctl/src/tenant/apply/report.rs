@@ -48,7 +48,7 @@ pub(super) struct Report {
     pub(super) detail: String,
     /// The kubeconfig written for it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) kubeconfig: Option<PathBuf>,
+    pub(super) kubeconfig: Option<String>,
     /// Warnings (also on stderr as they happen).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) warnings: Vec<String>,
@@ -108,7 +108,7 @@ pub(super) fn print(
                 t.user.clone(),
                 t.action.to_string(),
                 match &t.kubeconfig {
-                    Some(k) => format!("{} -> {}", t.detail, k.display()),
+                    Some(k) => format!("{} -> {k}", t.detail),
                     None => t.detail.clone(),
                 },
             ]

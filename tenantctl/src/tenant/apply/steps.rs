@@ -14,7 +14,7 @@ pub(super) struct Ctx<'a> {
 /// What a successful step leaves.
 #[derive(Default)]
 pub(super) struct Done {
-    pub(super) kubeconfig: Option<PathBuf>,
+    pub(super) kubeconfig: Option<String>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -25,7 +25,7 @@ impl Ctx<'_> {
         let detail = action.describe();
         let result = match action {
             Action::Create(c) => self.create(*c).await,
-            Action::Recreate { stored, create } => match self.revoke(*stored).await {
+            Action::Recreate { stored, create } => match self.revoke(*stored, "recreated").await {
                 Ok((revoked, _)) => {
                     self.create(Create {
                         previous: Some(revoked),
@@ -37,7 +37,7 @@ impl Ctx<'_> {
             },
             Action::Update(u) => self.update(*u).await,
             Action::Unchanged { .. } => Ok(Done::default()),
-            Action::Revoke { stored } => self.revoke(*stored).await.map(|(_, done)| done),
+            Action::Revoke { stored } => self.revoke(*stored, "pruned").await.map(|(_, done)| done),
             Action::Refuse { reason, .. } => Err(reason),
         };
         match result {
@@ -62,42 +62,72 @@ impl Ctx<'_> {
         self.settings.options.now
     }
 
-    pub(super) fn kubeconfig_path(&self, tenant: &Tenant) -> PathBuf {
-        self.settings.out_dir.join(tenant.file_name("kubeconfig"))
+    /// Where the tenant's kubeconfig goes, for messages and reports.
+    pub(super) fn destination(&self, tenant: &Tenant) -> String {
+        match &self.settings.delivery {
+            Delivery::Files { out_dir, .. } => out_dir
+                .join(tenant.file_name("kubeconfig"))
+                .display()
+                .to_string(),
+            Delivery::Secret { namespace, name } => format!("secret/{name} in {namespace}"),
+        }
     }
 
-    /// `b` with the label of `--set`, if any.
+    /// `b` with the label of `--set`, if any, and the owner, if any.
     pub(super) fn in_set(&self, b: &Binding) -> Binding {
         let mut b = b.clone();
+        let meta = match &mut b {
+            Binding::Cluster(crb) => &mut crb.metadata,
+            Binding::Namespaced(rb) => &mut rb.metadata,
+        };
         if let Some(set) = &self.settings.options.set {
-            let meta = match &mut b {
-                Binding::Cluster(crb) => &mut crb.metadata,
-                Binding::Namespaced(rb) => &mut rb.metadata,
-            };
             meta.labels
                 .get_or_insert_default()
                 .insert(SET_LABEL.to_owned(), set.clone());
         }
+        if let Some(owner) = &self.settings.owner {
+            meta.owner_references = Some(vec![owner.clone()]);
+        }
         b
     }
 
-    /// The tenant's kubeconfig path may be written: absent, holding one of the tenant's own
-    /// credentials, or `--overwrite`.
-    pub(super) fn may_write(
+    /// The tenant's kubeconfig may be written: a file absent, holding one of the tenant's own
+    /// credentials, or `--overwrite`; a Secret absent or tenantctl's for this tenant.
+    pub(super) async fn may_write(
         &self,
         spec: &TenantSpec,
         record: Option<&TenantRecord>,
     ) -> Result<(), Error> {
-        if self.settings.overwrite {
-            return Ok(());
-        }
         let tenant = &spec.tenant;
-        owned::check(
-            &self.kubeconfig_path(tenant),
-            tenant,
-            spec.bindings.namespace.as_deref(),
-            record,
-        )
+        match &self.settings.delivery {
+            Delivery::Files {
+                overwrite: true, ..
+            } => Ok(()),
+            Delivery::Files { out_dir, .. } => owned::check(
+                &out_dir.join(tenant.file_name("kubeconfig")),
+                tenant,
+                spec.bindings.namespace.as_deref(),
+                record,
+            ),
+            Delivery::Secret { namespace, name } => {
+                let found: Option<Secret> = self.cluster.get_namespaced(namespace, name).await?;
+                let ours = |s: &Secret| {
+                    s.metadata.labels.as_ref().is_some_and(|l| {
+                        l.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
+                            && l.get(TENANT_LABEL).is_some_and(|v| *v == tenant.label())
+                    })
+                };
+                match found {
+                    Some(s) if !ours(&s) => Err(Error::Record {
+                        user: tenant.user().to_owned(),
+                        message: format!(
+                            "secret/{name} in {namespace} exists and is not the kubeconfig Secret tenantctl keeps for this tenant; name another in spec.kubeconfigSecret, or delete it"
+                        ),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+        }
     }
 
     /// A key and certificate: the local CA's on the blocking pool (keygen is CPU work), or the
@@ -137,22 +167,48 @@ impl Ctx<'_> {
         }
     }
 
-    /// Writes a kubeconfig (0600, atomic, replacing an older one) on the blocking pool.
+    /// Writes a kubeconfig: a file (0600, atomic, replacing an older one) on the blocking
+    /// pool, or the Secret (server-side apply). Returns where it went.
     pub(super) async fn write(
         &self,
         tenant: &Tenant,
         kubeconfig: &Kubeconfig,
-    ) -> Result<PathBuf, Error> {
-        let path = self.kubeconfig_path(tenant);
+    ) -> Result<String, Error> {
         let yaml = kubeconfig.to_yaml()?;
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || fs::write_secret(&target, yaml.as_bytes(), true))
-            .await
-            .map_err(|e| Error::Write {
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            })??;
-        Ok(path)
+        match &self.settings.delivery {
+            Delivery::Files { out_dir, .. } => {
+                let path = out_dir.join(tenant.file_name("kubeconfig"));
+                let target = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    fs::write_secret(&target, yaml.as_bytes(), true)
+                })
+                .await
+                .map_err(|e| Error::Write {
+                    path: path.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })??;
+                Ok(path.display().to_string())
+            }
+            Delivery::Secret { namespace, name } => {
+                let secret = Secret {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(namespace.clone()),
+                        labels: Some(objects::labels(tenant)),
+                        owner_references: self.settings.owner.clone().map(|o| vec![o]),
+                        ..ObjectMeta::default()
+                    },
+                    type_: Some("Opaque".into()),
+                    data: Some(std::collections::BTreeMap::from([(
+                        KUBECONFIG_KEY.to_owned(),
+                        k8s_openapi::ByteString(yaml.as_bytes().to_vec()),
+                    )])),
+                    ..Secret::default()
+                };
+                self.cluster.apply_namespaced(namespace, &secret).await?;
+                Ok(self.destination(tenant))
+            }
+        }
     }
 
     pub(super) async fn create(&self, c: Create) -> Result<Done, String> {
@@ -163,7 +219,7 @@ impl Ctx<'_> {
             Err(Handed::Before(e)) => Err(chain(&undo.run(self.cluster, e).await)),
             Err(Handed::After(e)) => Err(format!(
                 "{} was written and its credential is recorded, but the record could not be marked Active ({}); it stays Pending: apply again to finish",
-                self.kubeconfig_path(&tenant).display(),
+                self.destination(&tenant),
                 chain(&e)
             )),
         }
@@ -176,7 +232,8 @@ impl Ctx<'_> {
         let objects = spec.bindings.objects(tenant);
         let ns = spec.bindings.namespace.as_deref().unwrap_or_default();
         let mut done = Done::default();
-        self.may_write(spec, c.previous.as_ref().map(|p| &p.record))?;
+        self.may_write(spec, c.previous.as_ref().map(|p| &p.record))
+            .await?;
 
         // 1. A certificate first: it stays in memory until the record holds it.
         let minted = match tenant.auth() {
@@ -305,7 +362,7 @@ impl Ctx<'_> {
         let ns = spec.bindings.namespace.as_deref();
         let mut done = Done::default();
         if u.renew {
-            self.may_write(spec, Some(&u.stored.record))?;
+            self.may_write(spec, Some(&u.stored.record)).await?;
         }
         if let (true, Some(sa), Some(ns)) = (u.service_account, &objects.service_account, ns) {
             cluster.apply_namespaced(ns, sa).await?;
@@ -378,10 +435,14 @@ impl Ctx<'_> {
         Ok(done)
     }
 
-    pub(super) async fn revoke(&self, stored: Stored) -> Result<(Stored, Done), String> {
+    pub(super) async fn revoke(
+        &self,
+        stored: Stored,
+        reason: &str,
+    ) -> Result<(Stored, Done), String> {
         let r = &stored.record;
         let tenant = Tenant::new(&r.user, &r.groups, r.auth, true).map_err(|e| chain(&e))?;
-        let (revoked, _) = revoke_stored(self.cluster, &tenant, stored, self.now())
+        let (revoked, _) = revoke_stored(self.cluster, &tenant, stored, self.now(), Some(reason))
             .await
             .map_err(|e| chain(&e))?;
         let live = revoked
