@@ -779,6 +779,7 @@ mod tests {
             }],
             created: "2026-11-01T00:00:00Z".into(),
             revoked: revoked.then(|| "2026-11-20T00:00:00Z".into()),
+            revoked_reason: None,
             set: None,
             phase: if revoked {
                 Phase::Revoked
