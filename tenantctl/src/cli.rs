@@ -1,6 +1,7 @@
 //! Command-line types, one file per command group. Values are parsed into their domain types
 //! here, so a bad flag is reported by clap, naming the flag, before any work starts.
 
+mod controller;
 mod docs;
 mod join;
 mod pki;
@@ -9,6 +10,7 @@ mod tenant;
 
 use clap::{Parser, Subcommand};
 
+pub use controller::{ControllerCommand, ControllerRunArgs, ManifestsArgs};
 pub use docs::{CompletionArgs, ManArgs};
 pub use join::{
     BootstrapSetupArgs, JoinArgs, TokenCommand, TokenCreateArgs, TokenDeleteArgs, TokenListArgs,
@@ -71,6 +73,10 @@ pub enum Command {
     /// Join this node to a cluster with a bootstrap token: discovery, then
     /// bootstrap-kubelet.conf on the endpoint given and ca.crt (kubeadm join, worker).
     Join(Box<JoinArgs>),
+    /// Reconcile Tenant objects in the cluster (tenants.tenantctl.io): credentials issued,
+    /// renewed and delivered as Secrets, bindings kept, access ended at expiresAt.
+    #[command(subcommand)]
+    Controller(ControllerCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

@@ -129,6 +129,24 @@ pub enum Error {
         /// The call under way.
         what: String,
     },
+    /// The controller could not listen on an address.
+    #[error("listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Leader election failed or leadership was lost.
+    #[error("leader election: {message}")]
+    Leader {
+        /// What happened.
+        message: String,
+    },
+    /// The Tenant CRD is not installed.
+    #[error("the cluster has no tenants.tenantctl.io CustomResourceDefinition")]
+    NoCrd,
     /// A role to bind does not exist.
     #[error("{kind} {name:?} not found{}{}", namespace.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default(), if close.is_empty() { String::new() } else { format!("; close names: {}", close.join(", ")) })]
     UnknownRole {
@@ -292,6 +310,7 @@ impl Error {
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),
+            Self::NoCrd => Some("install it: tenantctl controller manifests --crd-only | kubectl apply --server-side -f -".into()),
             // Each hint names commands that move the blockers, never the refused step itself.
             Self::RotationBlocked { step, .. } if *step == "reissue" => Some("give them the new CA first: `tenantctl renew --all` for tenants; a control-plane kubeconfig removed and made again by `tenantctl pki init` trusts both CAs; any other kubeconfig needs ca.crt's bundle in its certificate-authority-data; or pass --force to reissue anyway".into()),
             Self::RotationBlocked { step, .. } => Some(format!("move them to the new CA first: `tenantctl renew --all` for tenants, `tenantctl pki renew all` for leaves and control-plane kubeconfigs; or pass --force to {step} anyway")),

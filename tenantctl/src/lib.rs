@@ -3,7 +3,8 @@
 //! One folder per domain, dependencies pointing one way:
 //!
 //! - command domains — [`pki`] (the cluster PKI), [`tenant`] (tenants and their ledger),
-//!   [`join`] (bootstrap tokens for node join),
+//!   [`join`] (bootstrap tokens for node join), [`controller`] (Tenant objects reconciled in the
+//!   cluster),
 //!   [`docs`] (completions and man pages) — read what they need, call pure planning functions,
 //!   then write;
 //! - service modules — [`cli`] (clap types), [`output`] (the only writer to stdout/stderr),
@@ -12,6 +13,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod controller;
 pub mod docs;
 pub mod error;
 pub mod fs;
@@ -21,7 +23,7 @@ pub mod pki;
 pub mod tenant;
 pub mod time;
 
-pub use cli::{Cli, Command, PkiCommand, TokenCommand};
+pub use cli::{Cli, Command, ControllerCommand, PkiCommand, TokenCommand};
 pub use error::{Error, ExitCodes};
 pub use output::Output;
 
@@ -51,6 +53,10 @@ pub fn run_with(cli: Cli, out: &mut Output<'_>) -> Result<(), Error> {
         Command::Token(TokenCommand::Delete(args)) => join::token::delete(&args, out),
         Command::BootstrapSetup(args) => join::bootstrap_setup::run(&args, out),
         Command::Join(args) => join::node::run(&args, out),
+        Command::Controller(ControllerCommand::Run(args)) => controller::run(&args, out),
+        Command::Controller(ControllerCommand::Manifests(args)) => {
+            controller::manifests(&args, out)
+        }
         Command::Completion(args) => docs::completion(&args, out),
         Command::Man(args) => docs::man(&args, out),
     }

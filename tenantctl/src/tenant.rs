@@ -44,5 +44,7 @@ pub use record::{
 pub use spec::{TenantInput, TenantSpec};
 pub use verify::verify;
 
+pub(crate) use names::{CONTROLLER_SET_PREFIX, TENANT_LABEL};
+
 /// Every tenant record in the cluster (for the CA rotation's checks).
 pub(crate) use ledger::records as tenant_records;

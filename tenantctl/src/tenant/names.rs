@@ -12,6 +12,8 @@ use crate::{cli::AuthKind, cluster::RoleKind, error::Error};
 pub(crate) const TENANT_LABEL: &str = "tenantctl.io/tenant";
 /// The label naming the set (`apply --set`) a tenant's record and objects belong to.
 pub(crate) const SET_LABEL: &str = "tenantctl.io/set";
+/// The set of a tenant a controller's Tenant object manages: `tenant.UID`.
+pub(crate) const CONTROLLER_SET_PREFIX: &str = "tenant.";
 /// The key of a kubeconfig Secret the controller writes.
 pub(crate) const KUBECONFIG_KEY: &str = "kubeconfig";
 /// Annotation holding the exact user name (labels cannot hold every user name).

@@ -75,11 +75,13 @@ pub async fn reconcile_one(
 }
 
 /// Revokes `user`'s record for `reason` (bindings and ServiceAccount deleted, record and
-/// credentials marked), unless it is revoked already or there is none: then nothing is written.
+/// credentials marked) when it is in `set` (the object that manages it). Nothing is written
+/// when it is revoked already, in another set, or there is none; `None` for the last two.
 pub async fn revoke_one(
     cluster: &Cluster,
     user: &str,
     reason: &str,
+    set: &str,
     now: SystemTime,
 ) -> Result<Option<TenantRecord>, Error> {
     let probe = Tenant::new(user, &[], AuthKind::Cert, true)
@@ -87,6 +89,9 @@ pub async fn revoke_one(
     let Some(stored) = ledger::load(cluster, &probe).await? else {
         return Ok(None);
     };
+    if stored.record.set.as_deref() != Some(set) {
+        return Ok(None);
+    }
     if stored.record.phase == Phase::Revoked {
         return Ok(Some(stored.record));
     }

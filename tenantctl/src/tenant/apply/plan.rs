@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::super::{
     AuthKind, Binding, Phase, RoleKind, RoleRef, Tenant,
     ledger::Stored,
-    names::{TENANT_LABEL, privileged},
+    names::{CONTROLLER_SET_PREFIX, TENANT_LABEL, privileged},
     spec::TenantSpec,
 };
 use super::file::Desired;
@@ -345,6 +345,15 @@ fn plan_one(
         return Action::Create(Box::new(create(None)));
     };
     let record = &stored.record;
+    if let (Some(mine), Some(theirs)) = (&options.set, &record.set)
+        && mine != theirs
+        && theirs.starts_with(CONTROLLER_SET_PREFIX)
+        && record.phase != Phase::Revoked
+    {
+        return refuse(format!(
+            "user {user:?} is managed by another Tenant object (its record is in set {theirs}); one Tenant object per user"
+        ));
+    }
     match record.phase {
         Phase::Revoked => return Action::Create(Box::new(create(Some(stored.clone())))),
         Phase::Pending => {
