@@ -3,6 +3,7 @@
 //! with one line when `TENANTCTL_K8S` is not set.
 
 mod apply;
+mod controller;
 mod join;
 mod rotate;
 mod tenant;

@@ -208,6 +208,16 @@ impl ControlPlane {
     /// The API server's `apiserver_request_total` counters summed by verb (`GET`, `LIST`,
     /// `WATCH`, `POST`, `PUT`, `PATCH`, `DELETE`, `APPLY`), read from `/metrics`.
     pub fn requests_by_verb(&self) -> std::collections::BTreeMap<String, u64> {
+        self.requests_by_verb_for(&[])
+    }
+
+    /// [`Self::requests_by_verb`] for requests on `resources` only (`tenants`, `secrets`, …;
+    /// none: every resource) — the API server's own leases and the controller manager's
+    /// writes left out.
+    pub fn requests_by_verb_for(
+        &self,
+        resources: &[&str],
+    ) -> std::collections::BTreeMap<String, u64> {
         let text = self.kubectl_super(&["get", "--raw", "/metrics"]);
         let mut by_verb = std::collections::BTreeMap::new();
         for line in text.lines() {
@@ -217,6 +227,14 @@ impl ControlPlane {
             let Some((labels, value)) = rest.rsplit_once("} ") else {
                 continue;
             };
+            let resource = labels
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("resource=\""))
+                .map(|v| v.trim_end_matches('"'))
+                .unwrap_or_default();
+            if !resources.is_empty() && !resources.contains(&resource) {
+                continue;
+            }
             let verb = labels
                 .split(',')
                 .find_map(|kv| kv.strip_prefix("verb=\""))

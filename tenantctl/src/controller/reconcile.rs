@@ -24,7 +24,7 @@ use pki_core::CertificateAuthority;
 
 use super::{
     metrics::Metrics,
-    status::{self, Reason, next_renewal, requeue_after},
+    status::{self, Findings, Reason, next_renewal, requeue_after},
 };
 use crate::{
     cli::Format,
@@ -134,12 +134,14 @@ async fn apply(o: &TenantObject, ctx: &Context) -> Result<Outcomes, Error> {
             if ctx
                 .set_status(
                     o,
-                    Some(user),
-                    Reason::Refused,
-                    &message,
-                    None,
-                    None,
-                    None,
+                    Findings {
+                        user: Some(user),
+                        reason: Reason::Refused,
+                        message: &message,
+                        record: None,
+                        secret: None,
+                        next_renewal: None,
+                    },
                     now,
                 )
                 .await?
@@ -164,12 +166,14 @@ async fn apply(o: &TenantObject, ctx: &Context) -> Result<Outcomes, Error> {
         if ctx
             .set_status(
                 o,
-                Some(&user),
-                Reason::Expired,
-                &message,
-                record.as_ref(),
-                None,
-                None,
+                Findings {
+                    user: Some(&user),
+                    reason: Reason::Expired,
+                    message: &message,
+                    record: record.as_ref(),
+                    secret: None,
+                    next_renewal: None,
+                },
                 now,
             )
             .await?
@@ -224,12 +228,14 @@ async fn apply(o: &TenantObject, ctx: &Context) -> Result<Outcomes, Error> {
     let changed = ctx
         .set_status(
             o,
-            Some(&user),
-            reason,
-            &message,
-            done.record.as_ref(),
-            Some(&secret),
-            next,
+            Findings {
+                user: Some(&user),
+                reason,
+                message: &message,
+                record: done.record.as_ref(),
+                secret: Some(&secret),
+                next_renewal: next,
+            },
             now,
         )
         .await?;
@@ -341,35 +347,32 @@ impl Context {
 
     /// Writes the status computed from the findings when it differs from the object's.
     /// Returns whether it was written.
-    #[allow(clippy::too_many_arguments)]
     async fn set_status(
         &self,
         o: &TenantObject,
-        user: Option<&str>,
-        reason: Reason,
-        message: &str,
-        record: Option<&TenantRecord>,
-        secret: Option<&SecretRef>,
-        next: Option<SystemTime>,
+        found: Findings<'_>,
         now: SystemTime,
     ) -> Result<bool, Error> {
-        let new = status::status(
-            o.status.as_ref(),
-            o.metadata.generation,
-            user,
-            reason,
-            message,
-            record,
-            secret,
-            next,
-            now,
-        );
+        let new = status::status(o.status.as_ref(), o.metadata.generation, &found, now);
         if o.status.as_ref() == Some(&new) {
             return Ok(false);
         }
         let api: Api<TenantObject> = Api::all(self.cluster.client().clone());
         let name = o.name_any();
-        let patch = Patch::Merge(serde_json::json!({ "status": new }));
+        // A merge patch: a field the new status leaves out is sent as null, so it goes.
+        let mut body = serde_json::to_value(&new).map_err(|e| Error::Manifest {
+            message: e.to_string(),
+        })?;
+        if let (Some(old), Some(fields)) = (
+            o.status.as_ref().and_then(|s| serde_json::to_value(s).ok()),
+            body.as_object_mut(),
+        ) && let Some(old) = old.as_object()
+        {
+            for key in old.keys() {
+                fields.entry(key.clone()).or_insert(serde_json::Value::Null);
+            }
+        }
+        let patch = Patch::Merge(serde_json::json!({ "status": body }));
         let params = PatchParams::default();
         self.cluster
             .retry()

@@ -36,19 +36,39 @@ impl Reason {
     }
 }
 
-/// The status for `reason` with `message`, the tenant's record and where its kubeconfig is,
-/// keeping `old`'s transition time when the condition's status does not change.
+/// What a reconcile found, for the status.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Findings<'a> {
+    /// The user name.
+    pub(super) user: Option<&'a str>,
+    /// Ready's reason.
+    pub(super) reason: Reason,
+    /// For people.
+    pub(super) message: &'a str,
+    /// The tenant's record.
+    pub(super) record: Option<&'a TenantRecord>,
+    /// Where its kubeconfig is.
+    pub(super) secret: Option<&'a SecretRef>,
+    /// When its credential is renewed.
+    pub(super) next_renewal: Option<SystemTime>,
+}
+
+/// The status for what was found, keeping `old`'s transition time when the condition's status
+/// does not change.
 pub(super) fn status(
     old: Option<&TenantStatus>,
     generation: Option<i64>,
-    user: Option<&str>,
-    reason: Reason,
-    message: &str,
-    record: Option<&TenantRecord>,
-    secret: Option<&SecretRef>,
-    next_renewal: Option<SystemTime>,
+    found: &Findings<'_>,
     now: SystemTime,
 ) -> TenantStatus {
+    let Findings {
+        user,
+        reason,
+        message,
+        record,
+        secret,
+        next_renewal,
+    } = *found;
     let ready = if reason == Reason::Issued {
         "True"
     } else {
@@ -167,12 +187,14 @@ mod tests {
         let first = status(
             None,
             Some(1),
-            Some("alice"),
-            Reason::Issued,
-            "",
-            Some(&r),
-            Some(&secret),
-            next,
+            &Findings {
+                user: Some("alice"),
+                reason: Reason::Issued,
+                message: "",
+                record: Some(&r),
+                secret: Some(&secret),
+                next_renewal: next,
+            },
             now,
         );
         assert_eq!(first.next_renewal.as_deref(), Some("2026-01-31T00:00:00Z"));
@@ -184,24 +206,28 @@ mod tests {
         let again = status(
             Some(&first),
             Some(1),
-            Some("alice"),
-            Reason::Issued,
-            "",
-            Some(&r),
-            Some(&secret),
-            next,
+            &Findings {
+                user: Some("alice"),
+                reason: Reason::Issued,
+                message: "",
+                record: Some(&r),
+                secret: Some(&secret),
+                next_renewal: next,
+            },
             later,
         );
         assert_eq!(first, again);
         let expired = status(
             Some(&first),
             Some(1),
-            Some("alice"),
-            Reason::Expired,
-            "expiresAt passed",
-            Some(&r),
-            Some(&secret),
-            next,
+            &Findings {
+                user: Some("alice"),
+                reason: Reason::Expired,
+                message: "expiresAt passed",
+                record: Some(&r),
+                secret: Some(&secret),
+                next_renewal: next,
+            },
             later,
         );
         assert_eq!(expired.conditions[0].status, "False");

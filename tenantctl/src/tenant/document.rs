@@ -8,6 +8,8 @@
 // KubeSchema's derive copies each struct into a private scope for schemars, where `pub` is
 // unreachable; the types themselves are exported from `tenant`.
 #![allow(unreachable_pub)]
+// Each printcolumn names its type; clippy reads the repeated key as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
 
 use std::time::{Duration, SystemTime};
 
@@ -31,18 +33,26 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
 /// What `parse_duration` accepts: Go-style units plus days and weeks, no sign, no spaces.
 const DURATION_PATTERN: &str = "^([0-9]+(s|m|h|d|w))+$";
 
-/// A duration string as seconds, in CEL (Kubernetes' regex and list libraries): the sum of each
-/// `NUMBERunit` part. `D` is the field.
-const DURATION_SECONDS_CEL: &str = "D.findAll('[0-9]+[smhdw]').map(p, int(p.substring(0, p.size() - 1)) * (p.endsWith('w') ? 604800 : p.endsWith('d') ? 86400 : p.endsWith('h') ? 3600 : p.endsWith('m') ? 60 : 1)).sum()";
+/// A one-unit duration (`90m`, `7d`) — the form the CEL rule below can weigh within the API
+/// server's cost budget (a rule summing every part of `1h30m` is estimated far over it).
+const ONE_UNIT_CEL: &str = "^[0-9]{1,9}[smhdw]$";
 
-/// `renewBefore < ttl` (ttl defaults to 30d), as a CEL rule on the spec.
+/// A one-unit duration string `D` as seconds, in CEL.
+const SECONDS_CEL: &str = "int(D.substring(0, D.size() - 1)) * (D.endsWith('w') ? 604800 : D.endsWith('d') ? 86400 : D.endsWith('h') ? 3600 : D.endsWith('m') ? 60 : 1)";
+
+/// `renewBefore < ttl` (ttl defaulting to 30d), as a CEL rule on the spec, for one-unit
+/// durations; other forms pass the schema and are checked by the controller
+/// ([`TenantDocSpec::schedule`]), which refuses the Tenant the same way.
 fn renew_before_rule() -> String {
-    let secs = |field: &str| DURATION_SECONDS_CEL.replace('D', field);
+    let secs = |field: &str| SECONDS_CEL.replace('D', field);
+    let ttl = format!(
+        "(has(self.ttl) ? self.ttl : '{}d')",
+        DEFAULT_TTL.as_secs() / 86_400
+    );
     format!(
-        "!has(self.renewBefore) || {} < (has(self.ttl) ? {} : {})",
+        "!has(self.renewBefore) || !self.renewBefore.matches('{ONE_UNIT_CEL}') || !{ttl}.matches('{ONE_UNIT_CEL}') || {} < {}",
         secs("self.renewBefore"),
-        secs("self.ttl"),
-        DEFAULT_TTL.as_secs()
+        secs(&ttl)
     )
 }
 
