@@ -7,6 +7,7 @@ mod join;
 mod pki;
 mod shared;
 mod tenant;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +24,9 @@ pub use shared::{ApiArgs, ClusterArgs, Format};
 pub use tenant::{
     ApplyArgs, AuthKind, CreateArgs, CsrApiArgs, ListArgs, RenewArgs, RevokeArgs, ShowArgs,
     SignerKind, TenantSet,
+};
+pub use webhook::{
+    FailurePolicy, WebhookCommand, WebhookServeArgs, WebhookSetupArgs, WebhookStatusArgs,
 };
 
 /// The exit codes every command shares (`--help` and the README list them).
@@ -77,6 +81,10 @@ pub enum Command {
     /// renewed and delivered as Secrets, bindings kept, access ended at expiresAt.
     #[command(subcommand)]
     Controller(ControllerCommand),
+    /// The authorization webhook that makes the API server deny revoked certificates
+    /// (API server v1.32+).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(after_help = docs::COMPLETION_HELP)]
     Completion(CompletionArgs),

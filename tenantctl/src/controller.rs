@@ -204,7 +204,7 @@ fn owners<K: Resource>(obj: K) -> Vec<ObjectRef<TenantObject>> {
 }
 
 /// Resolves at SIGINT or SIGTERM.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

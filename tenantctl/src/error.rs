@@ -144,6 +144,15 @@ pub enum Error {
         /// What happened.
         message: String,
     },
+    /// The API server's authorization config does not name the webhook first.
+    #[error("the revocation webhook is not configured in the API server")]
+    WebhookNotConfigured,
+    /// TLS material is unusable.
+    #[error("TLS: {message}")]
+    Tls {
+        /// What and why.
+        message: String,
+    },
     /// The Tenant CRD is not installed.
     #[error("the cluster has no tenants.tenantctl.io CustomResourceDefinition")]
     NoCrd,
@@ -310,6 +319,7 @@ impl Error {
             Self::Api { status, .. } if status.code == 401 => Some("the cluster credentials were rejected; check --kubeconfig / --context".into()),
             Self::Api { status, .. } if status.code == 403 => Some("the cluster credentials lack this permission; use an admin kubeconfig (e.g. /etc/kubernetes/admin.conf)".into()),
             Self::RolledBack { cause, .. } => cause.hint(),
+            Self::WebhookNotConfigured => Some("tenantctl webhook setup writes the configuration; pass it to kube-apiserver with --authorization-config".into()),
             Self::NoCrd => Some("install it: tenantctl controller manifests --crd-only | kubectl apply --server-side -f -".into()),
             // Each hint names commands that move the blockers, never the refused step itself.
             Self::RotationBlocked { step, .. } if *step == "reissue" => Some("give them the new CA first: `tenantctl renew --all` for tenants; a control-plane kubeconfig removed and made again by `tenantctl pki init` trusts both CAs; any other kubeconfig needs ca.crt's bundle in its certificate-authority-data; or pass --force to reissue anyway".into()),

@@ -4,7 +4,7 @@
 //!
 //! - command domains — [`pki`] (the cluster PKI), [`tenant`] (tenants and their ledger),
 //!   [`join`] (bootstrap tokens for node join), [`controller`] (Tenant objects reconciled in the
-//!   cluster),
+//!   cluster), [`webhook`] (the authorization webhook that denies revoked certificates),
 //!   [`docs`] (completions and man pages) — read what they need, call pure planning functions,
 //!   then write;
 //! - service modules — [`cli`] (clap types), [`output`] (the only writer to stdout/stderr),
@@ -22,8 +22,9 @@ pub mod output;
 pub mod pki;
 pub mod tenant;
 pub mod time;
+pub mod webhook;
 
-pub use cli::{Cli, Command, ControllerCommand, PkiCommand, TokenCommand};
+pub use cli::{Cli, Command, ControllerCommand, PkiCommand, TokenCommand, WebhookCommand};
 pub use error::{Error, ExitCodes};
 pub use output::Output;
 
@@ -57,6 +58,9 @@ pub fn run_with(cli: Cli, out: &mut Output<'_>) -> Result<(), Error> {
         Command::Controller(ControllerCommand::Manifests(args)) => {
             controller::manifests(&args, out)
         }
+        Command::Webhook(WebhookCommand::Setup(args)) => webhook::setup::run(&args, out),
+        Command::Webhook(WebhookCommand::Serve(args)) => webhook::serve(&args, out),
+        Command::Webhook(WebhookCommand::Status(args)) => webhook::status::run(&args, out),
         Command::Completion(args) => docs::completion(&args, out),
         Command::Man(args) => docs::man(&args, out),
     }

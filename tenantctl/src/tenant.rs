@@ -14,6 +14,7 @@ mod names;
 mod objects;
 mod offline;
 mod record;
+mod revoke;
 mod rollback;
 mod spec;
 mod verify;
@@ -33,14 +34,13 @@ pub use document::{
     Condition, CredentialStatus, FieldProblem, Schedule, SecretRef, TenantDocSpec, TenantObject,
     TenantStatus,
 };
-pub use lifecycle::{
-    list, print_list, print_record, renew, renew_online, revoke, revoke_online, show,
-};
+pub use lifecycle::{list, print_list, print_record, renew, renew_online, show};
 pub use names::{RoleRef, Tenant};
 pub use objects::{Binding, BindingPlan, TenantObjects, manifest, yaml};
 pub use record::{
     BindingRef, CredentialRecord, Phase, TenantRecord, record_selector, tenant_selector,
 };
+pub use revoke::{revoke, revoke_credential, revoke_online};
 pub use spec::{TenantInput, TenantSpec};
 pub use verify::verify;
 

@@ -7,3 +7,4 @@ mod controller;
 mod join;
 mod rotate;
 mod tenant;
+mod webhook;

@@ -253,6 +253,13 @@ impl ControlPlane {
         self.start_apiserver();
     }
 
+    /// Restarts kube-apiserver with `--authorization-config=FILE` (a file written after the
+    /// PKI exists, such as `webhook setup`'s), or back to `--authorization-mode=Node,RBAC`.
+    pub fn use_authorization_config(&mut self, file: Option<PathBuf>) {
+        self.opts.authorization_config = file;
+        self.restart_apiserver();
+    }
+
     /// Stops kube-apiserver (etcd keeps the objects); [`Self::restart_apiserver`] brings it back.
     pub fn stop_apiserver(&mut self) {
         stop(&mut self.apiserver);

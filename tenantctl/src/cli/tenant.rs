@@ -386,6 +386,11 @@ pub struct RevokeArgs {
     /// The tenant.
     pub user: String,
 
+    /// Revoke only this certificate (its serial, as `show` lists it), e.g. a leaked kubeconfig;
+    /// the tenant and its other credentials stay active. Enforced by the revocation webhook.
+    #[arg(long, value_name = "SERIAL")]
+    pub credential: Option<String>,
+
     /// Output format: the revoked record, the certificates that still authenticate and the
     /// bindings that still grant.
     #[arg(short = 'o', long, value_enum, default_value = "table")]

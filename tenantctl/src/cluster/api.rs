@@ -301,6 +301,40 @@ impl Cluster {
         Ok(decision(r.status))
     }
 
+    /// Whether the API server's authorizers deny `user` (with `groups`) presenting the
+    /// client certificate whose SHA-256 is `sha256_hex` (its X.509 credential id) a `get` of
+    /// namespaces: the denial's reason when they do.
+    pub async fn denies_credential(
+        &self,
+        user: &str,
+        groups: &[String],
+        sha256_hex: &str,
+    ) -> Result<Option<String>, Error> {
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.to_owned()),
+                groups: Some(groups.to_vec()),
+                extra: Some(std::collections::BTreeMap::from([(
+                    "authentication.kubernetes.io/credential-id".to_owned(),
+                    vec![format!("X509SHA256={sha256_hex}")],
+                )])),
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some("get".into()),
+                    resource: Some("namespaces".into()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let what = format!("create subjectaccessreview for a credential of {user}");
+        let r = self.retry.run(&what, || api.create(&POST, &review)).await?;
+        Ok(r.status
+            .filter(|s| s.denied == Some(true))
+            .map(|s| s.reason.unwrap_or_default()))
+    }
+
     /// Creates a namespaced object (POST): a 409 means it exists already.
     pub async fn create_namespaced<K>(&self, namespace: &str, obj: &K) -> Result<K, Error>
     where

@@ -3,19 +3,17 @@
 
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::ServiceAccount;
 use kubeconfig::{ClusterEntry, Kubeconfig};
 use pki_core::KeyAlgorithm;
 use serde::Serialize;
 
 use super::{
-    AuthKind, Binding, BindingRef, CredentialRecord, Phase, Tenant, TenantRecord,
+    AuthKind, CredentialRecord, Phase, Tenant, TenantRecord,
     credentials::{self, CsrOptions},
     ledger::{self, Stored},
-    rollback::delete_binding,
 };
 use crate::{
-    cli::{Format, ListArgs, RenewArgs, RevokeArgs, ShowArgs, SignerKind},
+    cli::{Format, ListArgs, RenewArgs, ShowArgs, SignerKind},
     cluster::{self, CLIENT_SIGNER, Cluster},
     error::Error,
     fs,
@@ -544,182 +542,6 @@ fn local_ca_missing(e: Error, tenant: &Tenant, current: Option<&CredentialRecord
     }
 }
 
-/// What `revoke -o json|yaml` prints.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Revoked<'a> {
-    /// The record, marked revoked.
-    record: &'a TenantRecord,
-    /// Certificates that still authenticate until they expire.
-    still_authenticating: Vec<&'a CredentialRecord>,
-    /// Bindings that still grant something to the user or its groups.
-    still_granting: Vec<String>,
-}
-
-/// `tenantctl revoke USER`.
-pub fn revoke(args: &RevokeArgs, out: &mut Output<'_>) -> Result<(), Error> {
-    cluster::block_on(async {
-        let cluster = args.cluster.open().await?.0;
-        revoke_online(&cluster, &args.user, args.output, out).await
-    })
-}
-
-/// Revokes a tenant: deletes its bindings and ServiceAccount (its bound tokens stop working
-/// now), then marks the record and every credential revoked. Returns the record and what was
-/// deleted.
-pub(super) async fn revoke_stored(
-    cluster: &Cluster,
-    tenant: &Tenant,
-    stored: Stored,
-    now: SystemTime,
-    reason: Option<&str>,
-) -> Result<(Stored, Vec<String>), Error> {
-    let mut deleted = Vec::new();
-    for b in &stored.record.bindings {
-        let binding = binding_stub(b);
-        delete_binding(cluster, &binding, None).await?;
-        deleted.push(binding.describe());
-    }
-    if let (Some(sa), Some(ns)) = (&stored.record.service_account, &stored.record.namespace) {
-        cluster
-            .delete_namespaced::<ServiceAccount>(ns, sa, None)
-            .await?;
-        deleted.push(format!(
-            "serviceaccount/{sa} in {ns} (its bound tokens stop working now)"
-        ));
-    }
-    let stamp = rfc3339(now);
-    // Re-applied to a fresh read on a conflict: a credential a concurrent renew added is marked
-    // too.
-    let stored = ledger::update(cluster, tenant, stored, |r| {
-        r.phase = Phase::Revoked;
-        r.revoked.get_or_insert(stamp.clone());
-        if r.revoked_reason.is_none() {
-            r.revoked_reason = reason.map(str::to_owned);
-        }
-        for c in &mut r.credentials {
-            c.revoked.get_or_insert(stamp.clone());
-        }
-        Ok(())
-    })
-    .await?;
-    Ok((stored, deleted))
-}
-
-/// The revoke flow on any client: delete the bindings and the ServiceAccount, mark the record
-/// revoked, and say plainly what still authenticates and what still grants access.
-pub async fn revoke_online(
-    cluster: &Cluster,
-    user: &str,
-    format: Format,
-    out: &mut Output<'_>,
-) -> Result<(), Error> {
-    let now = SystemTime::now();
-    let (tenant, stored) = ledger::find(cluster, user).await?;
-    let (stored, deleted) = revoke_stored(cluster, &tenant, stored, now, None).await?;
-    for what in deleted {
-        progress!(out, "{what} deleted");
-    }
-    let record = &stored.record;
-    if record.created_namespace {
-        out.note(format_args!(
-            "namespace {} (created for this tenant) is kept; delete it yourself if its contents can go",
-            record.namespace.as_deref().unwrap_or_default()
-        ));
-    }
-    let live: Vec<&CredentialRecord> = record
-        .credentials
-        .iter()
-        .filter(|c| c.kind == AuthKind::Cert && c.expires().is_some_and(|end| end > now))
-        .collect();
-    let grants = if live.is_empty() {
-        Vec::new()
-    } else {
-        out.warning(format_args!(
-            "Kubernetes cannot revoke client certificates: {} still authenticate(s) as {}{} until it expires",
-            live.len(),
-            record.user,
-            if record.groups.is_empty() {
-                String::new()
-            } else {
-                format!(" with groups {}", record.groups.join(", "))
-            }
-        ));
-        cluster
-            .bindings_granting(&record.user, &record.groups)
-            .await?
-    };
-    let revoked = Revoked {
-        record,
-        still_authenticating: live,
-        still_granting: grants,
-    };
-    out.document(format, &revoked, |out, r| {
-        say!(
-            out,
-            "tenant {} marked revoked in configmap/{}",
-            r.record.user,
-            tenant.record_name()
-        );
-        if r.still_authenticating.is_empty() {
-            return Ok(());
-        }
-        say!(
-            out,
-            "These certificates still authenticate as {} until they expire:",
-            r.record.user
-        );
-        for c in &r.still_authenticating {
-            say!(
-                out,
-                "  serial {}  sha256 {}  until {}",
-                c.serial.as_deref().unwrap_or("?"),
-                c.sha256.as_deref().unwrap_or("?"),
-                c.not_after
-            );
-        }
-        if r.still_granting.is_empty() {
-            say!(
-                out,
-                "No binding grants anything to {} or its groups any more (only what every authenticated user may do).",
-                r.record.user
-            );
-        } else {
-            say!(
-                out,
-                "These bindings still grant to {} or its groups; remove them, or rotate the CA, to cut access now:",
-                r.record.user
-            );
-            for g in &r.still_granting {
-                say!(out, "  {g}");
-            }
-        }
-        Ok(())
-    })
-}
-
-fn binding_stub(b: &BindingRef) -> Binding {
-    use k8s_openapi::{
-        api::rbac::v1::{ClusterRoleBinding, RoleBinding},
-        apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    };
-    let metadata = ObjectMeta {
-        name: Some(b.name.clone()),
-        namespace: b.namespace.clone(),
-        ..ObjectMeta::default()
-    };
-    match &b.namespace {
-        Some(_) => Binding::Namespaced(RoleBinding {
-            metadata,
-            ..RoleBinding::default()
-        }),
-        None => Binding::Cluster(ClusterRoleBinding {
-            metadata,
-            ..ClusterRoleBinding::default()
-        }),
-    }
-}
-
 fn residual(end: SystemTime, now: SystemTime) -> String {
     match end.duration_since(now) {
         Ok(d) if d.as_secs() >= 86_400 => format!("{}d", d.as_secs() / 86_400),
@@ -738,6 +560,7 @@ fn dash(s: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenant::BindingRef;
     use crate::{
         tenant::{RoleKind, RoleRef},
         time::parse_rfc3339,
