@@ -109,6 +109,17 @@ async fn run_async(args: &ControllerRunArgs, out: &mut Output<'_>) -> Result<(),
         progress!(out, "{what} on http://{bound}");
     }
 
+    if let Some(dir) = &args.webhook_config_dir {
+        let addr = crate::webhook::start(
+            dir,
+            args.webhook_listen.as_deref(),
+            client.clone(),
+            &args.cluster.record_namespace,
+        )
+        .await?;
+        progress!(out, "revocation webhook on https://{addr}/authorize");
+    }
+
     let mut leadership = if args.leader_elect {
         let mut l = Leadership::start(
             client.clone(),

@@ -202,70 +202,99 @@ impl Drop for Controller {
     }
 }
 
-fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
-    let dir = cp.cluster.dir.path();
-    eprintln!("run {run}: installing the CRD");
-    install_crd(o, cp)?;
-    let log = std::env::temp_dir().join(format!("controller_real-run{run}.log"));
-    let mut controller = Controller::start(o, cp, &log)?;
-    controller.wait_log("reconciling Tenant objects", 60)?;
-    let metrics_url = controller.metrics_url()?;
-    eprintln!(
-        "run {run}: controller pid {} up ({}), log {}",
-        controller.child.id(),
-        metrics_url,
-        log.display()
-    );
+/// Whether the controller runs while the file is applied, or starts after it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Controller running, then `kubectl apply`; the clock starts with the apply.
+    Live,
+    /// `kubectl apply` first, then the controller; the clock starts with the controller.
+    Backlog,
+}
 
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Live => "apply while running",
+            Self::Backlog => "backlog at start",
+        }
+    }
+}
+
+fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<Row, String> {
+    let dir = cp.cluster.dir.path();
+    let load = load_average();
+    eprintln!(
+        "run {run}, {}: installing the CRD (load average {load:.2})",
+        phase.name()
+    );
+    install_crd(o, cp)?;
     let file = dir.join("tenants.yaml");
     std::fs::write(&file, tenants_file(o.tenants, o.namespaces)).map_err(|e| e.to_string())?;
-    let before = requests(cp);
-    eprintln!(
-        "run {run}: kubectl apply --server-side of {} tenants",
-        o.tenants
-    );
-    let apply_log = dir.join("apply.log");
-    let apply_err = std::fs::File::create(&apply_log).map_err(|e| e.to_string())?;
-    let start = Instant::now();
-    let mut apply = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(cp.super_admin())
-        .args(["apply", "-v=6", "--server-side", "-f"])
-        .arg(&file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(apply_err)
-        .spawn()
-        .map_err(|e| format!("kubectl: {e}"))?;
+    let log = std::env::temp_dir().join(format!(
+        "controller_real-run{run}-{}.log",
+        match phase {
+            Phase::Live => "live",
+            Phase::Backlog => "backlog",
+        }
+    ));
+
+    let (mut controller, before, start, apply) = match phase {
+        Phase::Live => {
+            let mut controller = Controller::start(o, cp, &log)?;
+            controller.wait_log("reconciling Tenant objects", 60)?;
+            eprintln!(
+                "  controller pid {} up, log {}; kubectl apply --server-side of {} tenants",
+                controller.child.id(),
+                log.display(),
+                o.tenants
+            );
+            let before = requests(cp);
+            let start = Instant::now();
+            let apply = spawn_apply(cp, &file, &dir.join("apply.log"))?;
+            (controller, before, start, Some(apply))
+        }
+        Phase::Backlog => {
+            eprintln!(
+                "  kubectl apply --server-side of {} tenants, no controller",
+                o.tenants
+            );
+            let started = Instant::now();
+            let (at, status) = spawn_apply(cp, &file, &dir.join("apply.log"))?
+                .join()
+                .map_err(|_| "the kubectl thread panicked")?;
+            let status = status?;
+            let took = at.duration_since(started);
+            eprintln!("  kubectl apply: {:.2} s ({status})", took.as_secs_f64());
+            let before = requests(cp);
+            let start = Instant::now();
+            let controller = Controller::start(o, cp, &log)?;
+            eprintln!(
+                "  controller pid {} started, log {}",
+                controller.child.id(),
+                log.display()
+            );
+            (controller, before, start, None)
+        }
+    };
     let mut apply_took = None;
+    let mut apply = apply;
     let mut first_ready = None;
     let mut polls = 0;
     let mut last = (0, BTreeMap::new());
     let all_ready = loop {
         let tick = Instant::now();
-        if apply_took.is_none()
-            && let Ok(Some(status)) = apply.try_wait()
+        if apply
+            .as_ref()
+            .is_some_and(std::thread::JoinHandle::is_finished)
+            && let Some(handle) = apply.take()
         {
-            let took = start.elapsed();
-            let err = std::fs::read_to_string(&apply_log).unwrap_or_default();
-            if !status.success() {
-                return Err(format!("kubectl apply ({status}): {}", tail(&err, 10)));
-            }
-            if !err.trim().is_empty() {
-                eprintln!("  kubectl apply's stderr: {}", tail(&err, 3));
-            }
+            let (at, status) = handle.join().map_err(|_| "the kubectl thread panicked")?;
+            status?;
+            let took = at.duration_since(start);
             eprintln!("  kubectl apply returned after {:.2} s", took.as_secs_f64());
             apply_took = Some(took);
         }
-        let t0 = Instant::now();
         let (ready, reasons) = tenant_states(cp)?;
-        eprintln!("  poll took {:.2} s", t0.elapsed().as_secs_f64());
-        if polls == 0 {
-            let _ = std::fs::copy(&apply_log, "/tmp/apply-early.log");
-        }
-        if apply_took.is_some() {
-            let _ = std::fs::copy(&apply_log, "/tmp/apply-full.log");
-        }
         polls += 1;
         let at = start.elapsed();
         if ready > 0 && first_ready.is_none() {
@@ -280,8 +309,14 @@ fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
             );
             last = (ready, reasons);
         }
-        if ready == o.tenants && apply_took.is_some() {
+        if ready == o.tenants && apply.is_none() {
             break at;
+        }
+        if let Ok(Some(status)) = controller.child.try_wait() {
+            return Err(format!(
+                "the controller exited ({status}):\n{}",
+                tail(&controller.log(), 20)
+            ));
         }
         if at > CONVERGE_TIMEOUT {
             return Err(format!(
@@ -295,6 +330,7 @@ fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
     };
     let after = requests(cp);
     let rss_ready = controller.memory();
+    let metrics_url = controller.metrics_url()?;
     let by_resource = diff(&before, &after);
     let converge = by_verb(&by_resource);
     eprintln!(
@@ -305,11 +341,10 @@ fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
         mib(rss_ready.rss_kib),
         mib(rss_ready.hwm_kib)
     );
-    let reconciles_ready = reconcile_counts(&metrics_url);
-    eprintln!("  controller metrics: {reconciles_ready}");
+    eprintln!("  controller metrics: {}", controller_metrics(&metrics_url));
 
     eprintln!(
-        "run {run}: at rest: {} s to settle, then {} s",
+        "  at rest: {} s to settle, then {} s",
         SETTLE.as_secs(),
         REST.as_secs()
     );
@@ -318,40 +353,43 @@ fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
     std::thread::sleep(REST);
     let rest_after = requests(cp);
     let rss_rest = controller.memory();
-    let rest_all = by_verb(&diff(&rest_before, &rest_after));
+    let rest_by_resource = diff(&rest_before, &rest_after);
+    let rest_all = by_verb(&rest_by_resource);
     let rest_writes: BTreeMap<String, u64> = WRITES
         .iter()
         .map(|v| ((*v).to_owned(), rest_all.get(*v).copied().unwrap_or(0)))
         .collect();
-    let reconciles = reconcile_counts(&metrics_url);
+    let reconciles = controller_metrics(&metrics_url);
     eprintln!(
-        "  at rest: {} (all verbs: {}); VmRSS {}, VmHWM {}; controller metrics: {reconciles}",
+        "  at rest: {} (all: {}); VmRSS {}, VmHWM {}; controller metrics: {reconciles}",
         join(&rest_writes),
-        join(&rest_all),
+        rest_by_resource
+            .iter()
+            .map(|((r, v), n)| format!("{v} {r} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         mib(rss_rest.rss_kib),
         mib(rss_rest.hwm_kib)
     );
     let text = controller.log();
-    let log_problems = text
+    let problems: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("retrying") || l.contains("error") || l.contains("not recorded"))
-        .count();
-    if log_problems > 0 {
+        .collect();
+    if !problems.is_empty() {
         eprintln!(
-            "  {log_problems} error/retry lines in the controller log, e.g.:\n{}",
-            text.lines()
-                .filter(|l| l.contains("retrying")
-                    || l.contains("error")
-                    || l.contains("not recorded"))
-                .take(5)
-                .collect::<Vec<_>>()
-                .join("\n")
+            "  {} error/retry lines in the controller log, e.g.:\n{}",
+            problems.len(),
+            problems[..problems.len().min(5)].join("\n")
         );
     }
+    let log_problems = problems.len();
     drop(controller);
     Ok(Row {
         run,
-        apply: apply_took.unwrap_or_default(),
+        phase: phase.name(),
+        load,
+        apply: apply_took,
         first_ready: first_ready.unwrap_or_default(),
         all_ready,
         polls,
@@ -363,6 +401,48 @@ fn measure(o: &Options, run: usize, cp: &ControlPlane) -> Result<Row, String> {
         reconciles,
         log_problems,
     })
+}
+
+type ApplyDone = (Instant, Result<String, String>);
+
+/// `kubectl apply --server-side -f FILE` as super-admin in a thread that returns when it ended
+/// and its status (stderr into `log`).
+fn spawn_apply(
+    cp: &ControlPlane,
+    file: &Path,
+    log: &Path,
+) -> Result<std::thread::JoinHandle<ApplyDone>, String> {
+    let err = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(cp.super_admin())
+        .args(["apply", "--server-side", "-f"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("kubectl: {e}"))?;
+    let log = log.to_owned();
+    Ok(std::thread::spawn(move || {
+        let status = child.wait();
+        let at = Instant::now();
+        let err = std::fs::read_to_string(&log).unwrap_or_default();
+        let result = match status {
+            Ok(s) if s.success() => Ok(s.to_string()),
+            Ok(s) => Err(format!("kubectl apply ({s}): {}", tail(&err, 10))),
+            Err(e) => Err(format!("kubectl apply: {e}")),
+        };
+        (at, result)
+    }))
+}
+
+/// The 1-minute load average (the machine may be shared).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 /// The CRD from `controller manifests --crd-only`, applied server-side and established.

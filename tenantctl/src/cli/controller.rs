@@ -82,6 +82,15 @@ pub struct ControllerRunArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
+    /// Also serve the revocation webhook (`webhook setup`'s directory), on every replica,
+    /// leader or not: one implementation with `tenantctl webhook serve`.
+    #[arg(long, value_name = "DIR")]
+    pub webhook_config_dir: Option<PathBuf>,
+
+    /// Where the webhook listens (default: the address in DIR/webhook.kubeconfig).
+    #[arg(long, value_name = "HOST:PORT", requires = "webhook_config_dir")]
+    pub webhook_listen: Option<String>,
+
     /// How long to wait for the API server's authorizer to allow a new binding.
     #[arg(allow_hyphen_values = true, long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub verify_timeout: Duration,

@@ -116,7 +116,7 @@ fn http_get(url: &str) -> (String, String) {
 }
 
 /// The CRD, installed and established.
-fn install_crd(cp: &ControlPlane) {
+pub(super) fn install_crd(cp: &ControlPlane) {
     let crd = workspace_tests::tenantctl(&["controller", "manifests", "--crd-only"]).unwrap();
     kubectl_stdin(cp, &["apply", "--server-side", "-f", "-"], &crd).unwrap();
     cp.kubectl_super(&[

@@ -421,10 +421,48 @@ fn revoked_certificates_are_denied_and_nothing_else_depends_on_the_webhook() {
     // (the API server answers 500, naming the unreachable webhook).
     refused_within(&cp, &kc("a3"), 10, "authorize");
     // Back up: alice works again.
-    let _webhook = Webhook::start(&cp, &dir, &log);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !as_tenant(&cp, &kc("a3"), &["get", "configmaps", "-n", "team-a"]).0 {
-        assert!(Instant::now() < deadline, "alice not allowed again");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let standalone = Webhook::start(&cp, &dir, &log);
+    let works_again = |cp: &ControlPlane, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !as_tenant(cp, &kc("a3"), &["get", "configmaps", "-n", "team-a"]).0 {
+            assert!(
+                Instant::now() < deadline,
+                "alice not allowed again ({what})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    works_again(&cp, "webhook serve");
+    drop(standalone);
+
+    // The same webhook inside the controller: one implementation.
+    super::controller::install_crd(&cp);
+    let ctl_log = tmp.path().join("controller.log");
+    let mut controller = Command::new(ControlPlane::tenantctl_bin())
+        .args(["controller", "run", "--kubeconfig"])
+        .arg(cp.admin())
+        .args([
+            "--cert-dir",
+            &pki,
+            "--metrics-bind-address",
+            "0",
+            "--health-probe-bind-address",
+            "0",
+            "--webhook-config-dir",
+        ])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&ctl_log).unwrap())
+        .spawn()
+        .unwrap();
+    works_again(&cp, "controller run --webhook-config-dir");
+    let (ok, out) = as_tenant(&cp, &kc("a1"), &["get", "configmaps", "-n", "team-a"]);
+    let log = std::fs::read_to_string(&ctl_log).unwrap_or_default();
+    let _ = controller.kill();
+    let _ = controller.wait();
+    assert!(
+        !ok,
+        "a revoked certificate through the controller's webhook: {out}\n{log}"
+    );
+    assert!(log.contains("revocation webhook on https://"), "{log}");
 }
