@@ -156,23 +156,7 @@ mod tests {
         c.serial = Some("0a".into());
         c.sha256 = Some("AA:BB".into());
         c.not_after = not_after.into();
-        TenantRecord {
-            user: "alice".into(),
-            phase: Phase::Active,
-            auth: AuthKind::Cert,
-            groups: Vec::new(),
-            namespace: None,
-            created_namespace: false,
-            service_account: None,
-            roles: Vec::new(),
-            bindings: Vec::new(),
-            bind_group: false,
-            credentials: vec![c],
-            created: "2026-01-01T00:00:00Z".into(),
-            revoked: None,
-            revoked_reason: None,
-            set: None,
-        }
+        TenantRecord::fixture("alice", Phase::Active, vec![c])
     }
 
     #[test]

@@ -439,23 +439,7 @@ mod tests {
     }
 
     fn record(user: &str, phase: TenantPhase, credentials: Vec<CredentialRecord>) -> TenantRecord {
-        TenantRecord {
-            user: user.into(),
-            phase,
-            auth: AuthKind::Cert,
-            groups: Vec::new(),
-            namespace: None,
-            created_namespace: false,
-            service_account: None,
-            roles: Vec::new(),
-            bindings: Vec::new(),
-            bind_group: false,
-            credentials,
-            created: "2026-01-01T00:00:00Z".into(),
-            revoked: None,
-            set: None,
-            revoked_reason: None,
-        }
+        TenantRecord::fixture(user, phase, credentials)
     }
 
     const FAR: &str = "2099-01-01T00:00:00Z";

@@ -300,6 +300,31 @@ impl TenantRecord {
     }
 }
 
+#[cfg(test)]
+impl TenantRecord {
+    /// A certificate tenant `user` in `phase` with `credentials`, no groups or bindings: the
+    /// one record fixture of the unit tests.
+    pub(crate) fn fixture(user: &str, phase: Phase, credentials: Vec<CredentialRecord>) -> Self {
+        Self {
+            user: user.into(),
+            phase,
+            auth: AuthKind::Cert,
+            groups: Vec::new(),
+            namespace: None,
+            created_namespace: false,
+            service_account: None,
+            roles: Vec::new(),
+            bindings: Vec::new(),
+            bind_group: false,
+            credentials,
+            created: "2026-01-01T00:00:00Z".into(),
+            revoked: None,
+            revoked_reason: None,
+            set: None,
+        }
+    }
+}
+
 /// The label selector of all tenant records.
 pub fn record_selector() -> String {
     format!(

@@ -139,33 +139,17 @@ mod tests {
     use crate::tenant::CredentialRecord;
 
     fn record(user: &str, phase: Phase, certs: &[(&str, bool)]) -> TenantRecord {
-        TenantRecord {
-            user: user.into(),
-            phase,
-            auth: AuthKind::Cert,
-            groups: Vec::new(),
-            namespace: None,
-            created_namespace: false,
-            service_account: None,
-            roles: Vec::new(),
-            bindings: Vec::new(),
-            bind_group: false,
-            credentials: certs
-                .iter()
-                .map(|(sha, revoked)| {
-                    let mut c =
-                        CredentialRecord::token(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH);
-                    c.kind = AuthKind::Cert;
-                    c.sha256 = Some((*sha).into());
-                    c.revoked = revoked.then(|| "2026-12-05T00:00:00Z".into());
-                    c
-                })
-                .collect(),
-            created: String::new(),
-            revoked: None,
-            revoked_reason: None,
-            set: None,
-        }
+        let credentials = certs
+            .iter()
+            .map(|(sha, revoked)| {
+                let mut c = CredentialRecord::token(SystemTime::UNIX_EPOCH, SystemTime::UNIX_EPOCH);
+                c.kind = AuthKind::Cert;
+                c.sha256 = Some((*sha).into());
+                c.revoked = revoked.then(|| "2026-12-05T00:00:00Z".into());
+                c
+            })
+            .collect();
+        TenantRecord::fixture(user, phase, credentials)
     }
 
     #[test]
