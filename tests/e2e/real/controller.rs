@@ -27,14 +27,21 @@ struct Running {
 }
 
 impl Running {
+    /// Signing with the CA in `--cert-dir`.
     fn start(cp: &ControlPlane, extra: &[&str]) -> Self {
+        let pki = cp.cluster.pki.display().to_string();
+        let mut args = vec!["--cert-dir", pki.as_str()];
+        args.extend_from_slice(extra);
+        Self::start_with(cp, &args)
+    }
+
+    /// `args` say where the CA is (`--cert-dir` or `--ca-secret`).
+    fn start_with(cp: &ControlPlane, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("controller.log");
         let child = Command::new(ControlPlane::tenantctl_bin())
             .args(["controller", "run", "--kubeconfig"])
             .arg(cp.admin())
-            .arg("--cert-dir")
-            .arg(&cp.cluster.pki)
             .args([
                 "--metrics-bind-address",
                 "127.0.0.1:0",
@@ -539,10 +546,28 @@ fn two_controllers_elect_one_leader_and_a_killed_leader_is_replaced() {
         assert!(out.contains(kind), "{out}");
     }
 
-    let lease = ["--leader-elect", "--leader-elect-lease-duration", "6s"];
-    let mut a = Running::start(&cp, &lease);
+    // Both replicas sign with the CA from a Secret, as the Deployment does.
+    let pki = &cp.cluster.pki;
+    cp.kubectl_super(&[
+        "create",
+        "secret",
+        "tls",
+        "tenantctl-ca",
+        "-n",
+        NS,
+        &format!("--cert={}", pki.join("ca.crt").display()),
+        &format!("--key={}", pki.join("ca.key").display()),
+    ]);
+    let lease = [
+        "--leader-elect",
+        "--leader-elect-lease-duration",
+        "6s",
+        "--ca-secret",
+        "tenantctl-ca",
+    ];
+    let mut a = Running::start_with(&cp, &lease);
     a.wait_log("holding lease", 30);
-    let b = Running::start(&cp, &lease);
+    let b = Running::start_with(&cp, &lease);
     b.wait_log("waiting for lease", 30);
     let holder = cp.kubectl_super(&[
         "get",
