@@ -10,15 +10,19 @@
 //!     [--tenants 1000] [--namespaces 50] [--concurrency N] [--runs 1] [--tenantctl PATH]
 //! ```
 //!
-//! Each run gets a fresh control plane, installs the CRD, starts the controller
-//! (`--concurrency` passed only when given) and waits for "reconciling Tenant objects". The
+//! Each run has two phases, each on a fresh control plane with the CRD installed: "apply while
+//! running" starts the controller (`--concurrency` passed only when given), waits for
+//! "reconciling Tenant objects", then runs one `kubectl apply --server-side -f FILE` and times
+//! from the apply starting until every Tenant is Ready=True; "backlog at start" applies the file
+//! first and times from the controller's start (its own throughput, without kubectl's pace). The
 //! file: `--tenants` Tenants `uN`, `roles: [view]`, spread over `--namespaces` namespaces
-//! `team-N` with `createNamespace: true` (apply_real's shape). Reported per run: the time from
-//! the apply starting until every Tenant is Ready=True (one `kubectl get tenants -o json` every
-//! ~0.5 s), the API server's `apiserver_request_total` by verb during it on the resources the
-//! controller touches, the writes on them in a 30 s window at rest (5 s after all are Ready), and
-//! the controller's VmRSS / VmHWM when all are Ready and after the rest window. A markdown
-//! table goes to stdout, progress to stderr; each run's controller log is kept in the temp dir.
+//! `team-N` with `createNamespace: true` (apply_real's shape). Ready is counted with one
+//! `kubectl get tenants -o json` every ~0.5 s. Reported per phase: those times, the API
+//! server's `apiserver_request_total` by verb and by resource during convergence on the
+//! resources the controller touches, the writes on them in a 30 s window at rest (5 s after all
+//! are Ready), the controller's VmRSS / VmHWM when all are Ready and after the rest window, and
+//! its own reconcile metrics. A markdown table goes to stdout, progress to stderr; each phase's
+//! controller log is kept in the temp dir (`controller_real-runN-PHASE.log`).
 
 use std::{
     collections::BTreeMap,
@@ -32,8 +36,8 @@ use std::{
 use serde_json::Value;
 use workspace_tests::control_plane::ControlPlane;
 
-/// What the controller reads and writes (the e2e test's list).
-const RESOURCES: [&str; 9] = [
+/// What the controller reads and writes (the e2e test's list, and the roles it reads).
+const RESOURCES: [&str; 11] = [
     "tenants",
     "secrets",
     "configmaps",
@@ -43,6 +47,8 @@ const RESOURCES: [&str; 9] = [
     "subjectaccessreviews",
     "namespaces",
     "serviceaccounts",
+    "clusterroles",
+    "roles",
 ];
 const WRITES: [&str; 5] = ["POST", "PUT", "PATCH", "APPLY", "DELETE"];
 /// How long all Tenants may take to be Ready before the run fails.
@@ -61,7 +67,9 @@ struct Options {
 
 struct Row {
     run: usize,
-    apply: Duration,
+    phase: &'static str,
+    load: f64,
+    apply: Option<Duration>,
     first_ready: Duration,
     all_ready: Duration,
     polls: usize,
@@ -70,8 +78,142 @@ struct Row {
     rest_writes: BTreeMap<String, u64>,
     rss_ready: Memory,
     rss_rest: Memory,
+    cpu: Cpu,
     reconciles: String,
     log_problems: usize,
+}
+
+/// CPU seconds (user + system) of the controller, kube-apiserver, etcd, and of the whole
+/// machine (every core; the machine may be shared); and etcd's WAL fsyncs (every write waits
+/// for one), from its `/metrics`.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    controller: f64,
+    apiserver: f64,
+    etcd: f64,
+    machine: f64,
+    fsync_seconds: f64,
+    fsyncs: f64,
+}
+
+/// Clock ticks per second in `/proc` (USER_HZ, 100 on Linux).
+const TICKS: f64 = 100.0;
+
+impl Cpu {
+    fn take(cp: &ControlPlane, controller: Option<u32>) -> Self {
+        let port = format!("--secure-port={}", cp.port);
+        let data = format!(
+            "--data-dir={}",
+            cp.cluster.dir.path().join("etcd").display()
+        );
+        let machine = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|t| {
+                let line = t.lines().next()?.strip_prefix("cpu ")?.to_owned();
+                let v: Vec<f64> = line
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal: busy = all but idle, iowait.
+                Some(v.iter().take(8).sum::<f64>() - v.get(3)? - v.get(4)?)
+            })
+            .unwrap_or(0.0);
+        let etcd = find_pid("etcd", &data);
+        let (fsync_seconds, fsyncs) = etcd.map_or((0.0, 0.0), etcd_fsyncs);
+        Self {
+            controller: controller.map_or(0.0, process_cpu),
+            apiserver: find_pid("kube-apiserver", &port).map_or(0.0, process_cpu),
+            etcd: etcd.map_or(0.0, process_cpu),
+            machine: machine / TICKS,
+            fsync_seconds,
+            fsyncs,
+        }
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            controller: self.controller - before.controller,
+            apiserver: self.apiserver - before.apiserver,
+            etcd: self.etcd - before.etcd,
+            machine: self.machine - before.machine,
+            fsync_seconds: self.fsync_seconds - before.fsync_seconds,
+            fsyncs: self.fsyncs - before.fsyncs,
+        }
+    }
+
+    /// The mean WAL fsync, in ms.
+    fn fsync_ms(&self) -> f64 {
+        if self.fsyncs > 0.0 {
+            self.fsync_seconds / self.fsyncs * 1000.0
+        } else {
+            0.0
+        }
+    }
+
+    fn show(&self) -> String {
+        format!(
+            "controller {:.1} s, kube-apiserver {:.1} s, etcd {:.1} s, machine {:.1} s; etcd: {} WAL fsyncs, mean {:.1} ms",
+            self.controller,
+            self.apiserver,
+            self.etcd,
+            self.machine,
+            self.fsyncs,
+            self.fsync_ms()
+        )
+    }
+}
+
+/// utime + stime of a process, in seconds.
+fn process_cpu(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = text
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    // After the command: state is field 3, utime 14, stime 15.
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / TICKS
+}
+
+/// `etcd_disk_wal_fsync_duration_seconds` (sum, count) of the etcd with that pid, from the
+/// `/metrics` of its `--listen-client-urls`.
+fn etcd_fsyncs(pid: u32) -> (f64, f64) {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let url = cmdline.split(|b| *b == 0).find_map(|a| {
+        String::from_utf8_lossy(a)
+            .strip_prefix("--listen-client-urls=")
+            .map(|u| u.split(',').next().unwrap_or_default().to_owned())
+    });
+    let Some(text) = url.and_then(|u| http_get(&format!("{u}/metrics"))) else {
+        return (0.0, 0.0);
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("etcd_disk_wal_fsync_duration_seconds_sum "),
+        value("etcd_disk_wal_fsync_duration_seconds_count "),
+    )
+}
+
+/// The process whose program is `name` and whose command line has `needle`.
+fn find_pid(name: &str, needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let program = String::from_utf8_lossy(args.first()?);
+        let program = program.rsplit('/').next().unwrap_or_default();
+        (program == name && args.iter().any(|a| String::from_utf8_lossy(a) == needle))
+            .then_some(pid)
+    })
 }
 
 #[derive(Clone, Copy, Default)]
@@ -93,15 +235,17 @@ fn main() -> ExitCode {
     };
     let mut rows = Vec::new();
     for run in 1..=o.runs {
-        let Some(cp) = ControlPlane::start() else {
-            return ExitCode::from(2);
-        };
-        match measure(&o, run, &cp) {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                eprintln!("controller_real: run {run}: {e}");
-                print_table(&o, &rows);
-                return ExitCode::FAILURE;
+        for phase in [Phase::Live, Phase::Backlog] {
+            let Some(cp) = ControlPlane::start() else {
+                return ExitCode::from(2);
+            };
+            match measure(&o, run, phase, &cp) {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    eprintln!("controller_real: run {run}, {}: {e}", phase.name());
+                    print_table(&o, &rows);
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }
@@ -238,7 +382,7 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
         }
     ));
 
-    let (mut controller, before, start, apply) = match phase {
+    let (mut controller, before, cpu_before, start, apply) = match phase {
         Phase::Live => {
             let mut controller = Controller::start(o, cp, &log)?;
             controller.wait_log("reconciling Tenant objects", 60)?;
@@ -249,9 +393,10 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
                 o.tenants
             );
             let before = requests(cp);
+            let cpu = Cpu::take(cp, Some(controller.child.id()));
             let start = Instant::now();
             let apply = spawn_apply(cp, &file, &dir.join("apply.log"))?;
-            (controller, before, start, Some(apply))
+            (controller, before, cpu, start, Some(apply))
         }
         Phase::Backlog => {
             eprintln!(
@@ -259,13 +404,19 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
                 o.tenants
             );
             let started = Instant::now();
+            let cpu = Cpu::take(cp, None);
             let (at, status) = spawn_apply(cp, &file, &dir.join("apply.log"))?
                 .join()
                 .map_err(|_| "the kubectl thread panicked")?;
             let status = status?;
             let took = at.duration_since(started);
-            eprintln!("  kubectl apply: {:.2} s ({status})", took.as_secs_f64());
+            eprintln!(
+                "  kubectl apply: {:.2} s ({status}); CPU: {}",
+                took.as_secs_f64(),
+                Cpu::take(cp, None).since(&cpu).show()
+            );
             let before = requests(cp);
+            let cpu = Cpu::take(cp, None);
             let start = Instant::now();
             let controller = Controller::start(o, cp, &log)?;
             eprintln!(
@@ -273,7 +424,7 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
                 controller.child.id(),
                 log.display()
             );
-            (controller, before, start, None)
+            (controller, before, cpu, start, None)
         }
     };
     let mut apply_took = None;
@@ -328,6 +479,7 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
         }
         std::thread::sleep(POLL.saturating_sub(tick.elapsed()));
     };
+    let cpu = Cpu::take(cp, Some(controller.child.id())).since(&cpu_before);
     let after = requests(cp);
     let rss_ready = controller.memory();
     let metrics_url = controller.metrics_url()?;
@@ -341,6 +493,7 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
         mib(rss_ready.rss_kib),
         mib(rss_ready.hwm_kib)
     );
+    eprintln!("  CPU: {}", cpu.show());
     eprintln!("  controller metrics: {}", controller_metrics(&metrics_url));
 
     eprintln!(
@@ -398,6 +551,7 @@ fn measure(o: &Options, run: usize, phase: Phase, cp: &ControlPlane) -> Result<R
         rest_writes,
         rss_ready,
         rss_rest,
+        cpu,
         reconciles,
         log_problems,
     })
@@ -568,21 +722,30 @@ fn by_verb(counts: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
     verbs
 }
 
-/// `tenantctl_reconcile_total` by result and `tenantctl_reconcile_errors_total` from the
-/// controller's `/metrics`.
-fn reconcile_counts(url: &str) -> String {
+/// `tenantctl_reconcile_total` by result, `tenantctl_reconcile_errors_total` and the mean of
+/// `tenantctl_reconcile_duration_seconds` from the controller's `/metrics`.
+fn controller_metrics(url: &str) -> String {
     let Some(text) = http_get(url) else {
         return format!("{url} did not answer");
     };
     let mut parts = Vec::new();
+    let (mut sum, mut count) = (0.0, 0.0);
     for line in text.lines() {
+        let value = |v: &str| v.trim().parse::<f64>().unwrap_or(0.0);
         if let Some(rest) = line.strip_prefix("tenantctl_reconcile_total{result=\"") {
             if let Some((result, n)) = rest.split_once("\"} ") {
                 parts.push(format!("{result} {}", n.trim()));
             }
         } else if let Some(n) = line.strip_prefix("tenantctl_reconcile_errors_total ") {
             parts.push(format!("errors {}", n.trim()));
+        } else if let Some(v) = line.strip_prefix("tenantctl_reconcile_duration_seconds_sum ") {
+            sum = value(v);
+        } else if let Some(v) = line.strip_prefix("tenantctl_reconcile_duration_seconds_count ") {
+            count = value(v);
         }
+    }
+    if count > 0.0 {
+        parts.push(format!("mean reconcile {:.0} ms", sum / count * 1000.0));
     }
     parts.join(", ")
 }
@@ -672,16 +835,21 @@ fn tail(text: &str, n: usize) -> String {
 
 fn print_table(o: &Options, rows: &[Row]) {
     println!(
-        "| run | tenants | kubectl apply | first Ready | all Ready | requests during convergence | writes in {} s at rest | VmRSS / VmHWM at Ready | after rest |",
+        "| run | phase | load | tenants | kubectl apply | first Ready | all Ready | requests during convergence | writes in {} s at rest | VmRSS / VmHWM at Ready | after rest | CPU s: controller / apiserver / etcd / machine | etcd fsync mean |",
         REST.as_secs()
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {} | {:.2} s | {:.2} s | {:.2} s | {} | {} | {} / {} | {} / {} |",
+            "| {} | {} | {:.1} | {} | {} | {:.2} s | {:.2} s | {} | {} | {} / {} | {} / {} | {:.1} / {:.1} / {:.1} / {:.1} | {:.1} ms |",
             r.run,
+            r.phase,
+            r.load,
             o.tenants,
-            r.apply.as_secs_f64(),
+            r.apply.map_or_else(
+                || "before".to_owned(),
+                |d| format!("{:.2} s", d.as_secs_f64())
+            ),
             r.first_ready.as_secs_f64(),
             r.all_ready.as_secs_f64(),
             join(&r.converge),
@@ -690,29 +858,39 @@ fn print_table(o: &Options, rows: &[Row]) {
             mib(r.rss_ready.hwm_kib),
             mib(r.rss_rest.rss_kib),
             mib(r.rss_rest.hwm_kib),
+            r.cpu.controller,
+            r.cpu.apiserver,
+            r.cpu.etcd,
+            r.cpu.machine,
+            r.cpu.fsync_ms(),
         );
     }
     println!();
-    println!("| run | resource | requests during convergence |");
-    println!("|---|---|---|");
+    println!("| run | phase | resource | requests during convergence |");
+    println!("|---|---|---|---|");
     for r in rows {
         let mut per: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for ((resource, verb), n) in &r.by_resource {
             per.entry(resource).or_default().push(format!("{verb} {n}"));
         }
         for (resource, verbs) in per {
-            println!("| {} | {resource} | {} |", r.run, verbs.join(", "));
+            println!(
+                "| {} | {} | {resource} | {} |",
+                r.run,
+                r.phase,
+                verbs.join(", ")
+            );
         }
     }
     println!();
     for r in rows {
         println!(
-            "run {}: {} polls; controller reconciles: {}; {} error/retry lines in its log",
-            r.run, r.polls, r.reconciles, r.log_problems
+            "run {}, {}: {} polls; controller: {}; {} error/retry lines in its log",
+            r.run, r.phase, r.polls, r.reconciles, r.log_problems
         );
     }
     println!(
-        "{} tenants (view) in {} namespaces, controller {}; P-256 PKI; requests: apiserver_request_total on {} (includes kubectl's apply and the status polls).",
+        "{} tenants (view) in {} namespaces, controller {}; P-256 PKI. The clock starts with the apply (apply while running) or with the controller's start (backlog at start: the apply ran before, the controller's cache fills from a full list). load: 1-minute load average at the phase's start; CPU: user + system seconds during convergence (machine: all cores, 2 x wall at most). Requests: apiserver_request_total on {} (includes kubectl's apply when it ran during the phase, and the status polls).",
         o.tenants,
         o.namespaces,
         o.concurrency.map_or_else(
