@@ -20,9 +20,11 @@
 //! `kubectl get tenants -o json` every ~0.5 s. Reported per phase: those times, the API
 //! server's `apiserver_request_total` by verb and by resource during convergence on the
 //! resources the controller touches, the writes on them in a 30 s window at rest (5 s after all
-//! are Ready), the controller's VmRSS / VmHWM when all are Ready and after the rest window, and
-//! its own reconcile metrics. A markdown table goes to stdout, progress to stderr; each phase's
-//! controller log is kept in the temp dir (`controller_real-runN-PHASE.log`).
+//! are Ready), the controller's VmRSS / VmHWM when all are Ready and after the rest window, its
+//! own reconcile metrics, and — since the machine may be shared — the CPU seconds of the
+//! controller, kube-apiserver, etcd and the whole machine during convergence, etcd's mean WAL
+//! fsync, and the load average. A markdown table goes to stdout, progress to stderr; each
+//! phase's controller log is kept in the temp dir (`controller_real-runN-PHASE.log`).
 
 use std::{
     collections::BTreeMap,
