@@ -19,15 +19,16 @@
 //! revoked certificate (denied), the rest unknown ones (no opinion); every answer is checked.
 //!
 //! For each index, three runs: 1 connection back to back (the round trip of a lone review);
-//! `--connections` paced at `--rate` reviews/s in all, each review timed from when it was due
-//! (the load; the generator spins between reviews, so it shows ~100 % CPU); and
-//! `--connections` back to back (the most one server thread answers). After `--warmup` s,
-//! `--seconds` s are measured: reviews/s, round-trip percentiles, the server thread's time on
-//! CPU and runnable-but-waiting (`/proc/self/task/TID/schedstat`: other processes on its CPU),
-//! and the server's own `tenantctl_webhook_decision_duration_seconds` histogram from `GET
-//! /metrics` (difference over the window). Memory: VmRSS before and after building the `--ids`
-//! index (the one then served) and a 1,000,000-id one (dropped), beside what the index
-//! allocates by construction. A markdown table goes to stdout, progress to stderr.
+//! `--connections` paced at `--rate` reviews/s in all (the load: a pacer thread, also on
+//! CPU 1, releases each review at its time, open loop, and it is timed from its release, so
+//! queueing behind a slow answer counts); and `--connections` back to back (the most one server
+//! thread answers). After `--warmup` s, `--seconds` s are measured: reviews/s, round-trip
+//! percentiles, the server thread's time on CPU and runnable-but-waiting
+//! (`/proc/self/task/TID/schedstat`: other processes on its CPU), and the server's own
+//! `tenantctl_webhook_decision_duration_seconds` histogram from `GET /metrics` (difference over
+//! the window). Memory: VmRSS before and after building the `--ids` index (the one then served)
+//! and a 1,000,000-id one (dropped), beside what the index allocates by construction. A
+//! markdown table goes to stdout, progress to stderr.
 
 use std::{
     collections::BTreeMap,
@@ -51,6 +52,7 @@ use tenantctl::webhook::{
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
+    sync::mpsc::{UnboundedReceiver, UnboundedSender},
 };
 use tokio_rustls::{TlsConnector, client::TlsStream};
 use workspace_tests::{Cluster, tenantctl};
@@ -581,15 +583,26 @@ async fn load(
     let begin = Instant::now();
     let warm_end = begin + warmup;
     let end = warm_end + seconds;
+    let (mut senders, mut receivers) = (Vec::new(), Vec::new());
+    for _ in 0..connections {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        senders.push(tx);
+        receivers.push(shape.rate.map(|_| rx));
+    }
+    let pacer = match shape.rate {
+        Some(rate) => Some(
+            thread::Builder::new()
+                .name("pacer".into())
+                .spawn(move || pace(&senders, rate, begin, end))
+                .map_err(|e| format!("pacer thread: {e}"))?,
+        ),
+        None => None,
+    };
     let tasks: Vec<_> = streams
         .into_iter()
+        .zip(receivers)
         .enumerate()
-        .map(|(c, stream)| {
-            // Connection c is due every connections/rate s, offset by c/rate s.
-            let pace = shape.rate.map(|rate| {
-                let every = Duration::from_secs_f64(connections as f64 / rate as f64);
-                (begin + every.mul_f64(c as f64 / connections as f64), every)
-            });
+        .map(|(c, (stream, pace))| {
             tokio::spawn(drive(
                 stream,
                 requests.clone(),
@@ -626,6 +639,10 @@ async fn load(
         run.wrong += c.wrong;
         run.errors.extend(c.error);
     }
+    if let Some(p) = pacer {
+        p.join()
+            .map_err(|_| "the pacer thread panicked".to_owned())?;
+    }
     run.latencies.sort_unstable();
     run.server = scrape(&connector, srv.addr).await?.minus(&scrape_start);
     Ok(run)
@@ -646,14 +663,35 @@ async fn connect(
         .map_err(|e| format!("TLS handshake: {e}"))
 }
 
-/// Reviews on one connection until `end`, back to back or each when due (`pace`: the first
-/// due time and the interval); those started (or due) from `warm_end` on are counted.
+/// Releases `rate` reviews a second from `begin` to `end`, round robin over the connections,
+/// each as the instant it was released at. A thread of its own that sleeps in between
+/// (`nanosleep`: tokio's timer has a 1 ms grain, and spinning would keep the kernel's own work
+/// on this CPU waiting); it never waits on the server, so a stall shows in every review it holds
+/// up.
+fn pace(senders: &[UnboundedSender<Instant>], rate: u64, begin: Instant, end: Instant) {
+    let every = Duration::from_secs_f64(1.0 / rate as f64);
+    for k in 0u32.. {
+        let due = begin + every * k;
+        if due >= end {
+            break;
+        }
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
+        }
+        let _ = senders[k as usize % senders.len()].send(Instant::now());
+    }
+}
+
+/// Reviews on one connection until `end`: back to back, or each as the pacer releases it
+/// (`pace`), timed from its release (queueing behind a slow answer included); those started
+/// (or released) from `warm_end` on are counted.
 async fn drive(
     mut stream: TlsStream<TcpStream>,
     requests: Arc<Vec<Req>>,
     mut next: usize,
     expect_denials: bool,
-    pace: Option<(Instant, Duration)>,
+    mut pace: Option<UnboundedReceiver<Instant>>,
     (warm_end, end): (Instant, Instant),
 ) -> Conn {
     let mut conn = Conn {
@@ -661,13 +699,12 @@ async fn drive(
         ..Conn::default()
     };
     let mut buf = Vec::with_capacity(8192);
-    for k in 0u32.. {
-        let started = match pace {
-            Some((first, every)) => {
-                let due = first + every * k;
-                wait_until(due).await;
-                due
-            }
+    loop {
+        let started = match &mut pace {
+            Some(released) => match released.recv().await {
+                Some(t) => t,
+                None => break,
+            },
             None => Instant::now(),
         };
         if started >= end {
@@ -700,22 +737,6 @@ async fn drive(
         }
     }
     conn
-}
-
-/// Sleeps until 2 ms before `t` (tokio's timer has a 1 ms grain), then yields until `t`.
-async fn wait_until(t: Instant) {
-    const COARSE: Duration = Duration::from_millis(2);
-    loop {
-        let now = Instant::now();
-        if now >= t {
-            return;
-        }
-        if t - now > COARSE {
-            tokio::time::sleep_until((t - COARSE).into()).await;
-        } else {
-            tokio::task::yield_now().await;
-        }
-    }
 }
 
 /// Sends `req` and reads one response into `buf`: (status, body).
