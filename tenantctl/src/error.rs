@@ -356,3 +356,15 @@ fn is_input_error(e: &pki_core::Error) -> bool {
             | pki_core::Error::InvalidValidity { .. }
     )
 }
+
+/// An error with its causes, on one line (`what: cause: cause`), for reports and status.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s.replace('\n', "; ")
+}

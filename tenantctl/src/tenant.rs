@@ -44,7 +44,8 @@ pub use revoke::{revoke, revoke_credential, revoke_online};
 pub use spec::{TenantInput, TenantSpec};
 pub use verify::verify;
 
-pub(crate) use names::{CONTROLLER_SET_PREFIX, TENANT_LABEL};
+pub(crate) use names::CONTROLLER_SET_PREFIX;
+pub(crate) use objects::is_tenants;
 
 /// Every tenant record in the cluster (for the CA rotation's checks).
 pub(crate) use ledger::records as tenant_records;

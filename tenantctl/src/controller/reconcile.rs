@@ -28,12 +28,12 @@ use super::{
 };
 use crate::{
     cli::Format,
-    cluster::{Cluster, MANAGED_BY},
+    cluster::Cluster,
     error::Error,
     output,
     tenant::{
         ApplyOptions, ApplySettings, CONTROLLER_SET_PREFIX, CsrOptions, Delivery, Desired, Outcome,
-        ParseOptions, Reconciled, SecretRef, TENANT_LABEL, Tenant, TenantObject, TenantRecord,
+        ParseOptions, Reconciled, SecretRef, Tenant, TenantObject, TenantRecord, is_tenants,
         reconcile_one, revoke_one,
     },
     time::rfc3339,
@@ -101,7 +101,7 @@ pub async fn reconcile(o: Arc<TenantObject>, ctx: Arc<Context>) -> Result<Action
         }
         Err(e) => {
             ctx.metrics.reconciled("failed", started.elapsed());
-            Err(ReconcileError(chain(&e)))
+            Err(ReconcileError(crate::error::chain(&e)))
         }
     }
 }
@@ -205,7 +205,7 @@ async fn apply(o: &TenantObject, ctx: &Context) -> Result<Outcomes, Error> {
     let (reason, label) = match (&done, done.outcome) {
         (Reconciled { refused: true, .. }, _) => (Reason::Refused, "refused"),
         (_, Outcome::Failed) => (Reason::Failed, "failed"),
-        (_, outcome) => (Reason::Issued, outcome_label(outcome)),
+        (_, outcome) => (Reason::Issued, outcome.as_str()),
     };
     let next = done
         .record
@@ -391,7 +391,7 @@ impl Context {
                 secret.name.as_deref().unwrap_or_default(),
             )
             .await?;
-        Ok(found.is_some_and(|s| ours(&s, tenant)))
+        Ok(found.is_some_and(|s| is_tenants(&s.metadata, tenant)))
     }
 
     /// Deletes the Secret if it is the one tenantctl keeps for `tenant`. Returns whether it
@@ -447,24 +447,6 @@ pub fn secret_ref(o: &TenantObject, namespace: &str) -> SecretRef {
     }
 }
 
-fn ours(s: &Secret, tenant: &Tenant) -> bool {
-    s.metadata.labels.as_ref().is_some_and(|l| {
-        l.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
-            && l.get(TENANT_LABEL).is_some_and(|v| *v == tenant.label())
-    })
-}
-
-fn outcome_label(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Created => "created",
-        Outcome::Updated => "updated",
-        Outcome::Renewed => "renewed",
-        Outcome::Unchanged => "unchanged",
-        Outcome::Revoked => "revoked",
-        Outcome::Failed => "failed",
-    }
-}
-
 fn issued_message(done: &Reconciled, secret: &SecretRef) -> String {
     let until = done
         .record
@@ -477,15 +459,4 @@ fn issued_message(done: &Reconciled, secret: &SecretRef) -> String {
         secret.name.as_deref().unwrap_or_default(),
         secret.namespace.as_deref().unwrap_or_default()
     )
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s.replace('\n', "; ")
 }

@@ -49,7 +49,7 @@ use super::{
     AuthKind, Binding, CredentialRecord, Phase, RoleKind, RoleRef, Tenant, TenantRecord,
     credentials::{self, CsrOptions, Minted},
     ledger::{self, Stored},
-    names::{KUBECONFIG_KEY, SET_LABEL, TENANT_LABEL},
+    names::{KUBECONFIG_KEY, SET_LABEL},
     objects,
     revoke::revoke_stored,
     rollback::{Step, Undo, delete_binding},

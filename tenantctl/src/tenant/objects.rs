@@ -280,6 +280,15 @@ pub fn manifest(header: &str, docs: &[String]) -> String {
 
 pub use crate::output::yaml;
 
+/// `meta` carries the labels of `tenant`'s objects (managed by tenantctl, this tenant): a
+/// kubeconfig Secret tenantctl may replace or delete.
+pub(crate) fn is_tenants(meta: &ObjectMeta, tenant: &Tenant) -> bool {
+    meta.labels.as_ref().is_some_and(|l| {
+        l.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
+            && l.get(TENANT_LABEL).is_some_and(|v| *v == tenant.label())
+    })
+}
+
 /// The labels every object of `tenant` carries.
 pub(crate) fn labels(tenant: &Tenant) -> BTreeMap<String, String> {
     BTreeMap::from([

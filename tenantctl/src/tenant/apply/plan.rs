@@ -147,16 +147,23 @@ pub enum Outcome {
     Failed,
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Outcome {
+    /// `created`, `updated`, `renewed`, `unchanged`, `revoked`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Created => "created",
             Self::Updated => "updated",
             Self::Renewed => "renewed",
             Self::Unchanged => "unchanged",
             Self::Revoked => "revoked",
             Self::Failed => "failed",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -111,14 +111,8 @@ impl Ctx<'_> {
             ),
             Delivery::Secret { namespace, name } => {
                 let found: Option<Secret> = self.cluster.get_namespaced(namespace, name).await?;
-                let ours = |s: &Secret| {
-                    s.metadata.labels.as_ref().is_some_and(|l| {
-                        l.get(MANAGED_BY.0).is_some_and(|v| v == MANAGED_BY.1)
-                            && l.get(TENANT_LABEL).is_some_and(|v| *v == tenant.label())
-                    })
-                };
                 match found {
-                    Some(s) if !ours(&s) => Err(Error::Record {
+                    Some(s) if !objects::is_tenants(&s.metadata, tenant) => Err(Error::Record {
                         user: tenant.user().to_owned(),
                         message: format!(
                             "secret/{name} in {namespace} exists and is not the kubeconfig Secret tenantctl keeps for this tenant; name another in spec.kubeconfigSecret, or delete it"
@@ -559,12 +553,5 @@ pub(super) fn uid_of(b: &Binding) -> Option<Preconditions> {
 
 /// An error with its causes, on one line.
 pub(super) fn chain(e: &Error) -> String {
-    let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s.replace('\n', "; ")
+    crate::error::chain(e)
 }
